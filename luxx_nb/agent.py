@@ -1,0 +1,338 @@
+"""The agent loop: stream a completion, fold deltas into steps, run tools, go round.
+
+``run_turn`` is an async generator of events. It appends to the conversation it is given as
+it goes, and whatever way it ends (done, error, the iteration cap, cancellation by a kernel
+interrupt) it leaves that conversation valid for the next request: partial text is kept as
+an assistant message, and a tool call left without a result gets one saying why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import traceback
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import LuxxError, ProviderError
+from .events import (
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    StatusEvent,
+    Step,
+    StepEvent,
+    TextBuffer,
+    TextDelta,
+    TextStep,
+    ThinkingDelta,
+    ThinkingStep,
+    ToolCallDelta,
+    ToolCallStep,
+    ToolResultStep,
+    Usage,
+    UsageDelta,
+)
+from .providers.openai import OpenAIProvider, request_body
+from .tools import Tool, ToolContext, invoke
+
+__all__ = ["ITERATION_LIMIT_MESSAGE", "Settings", "ToolCallAccumulator", "Turn", "run_turn"]
+
+ITERATION_LIMIT_MESSAGE = "Exceeded maximum tool call iterations"
+INTERRUPTED_RESULT = json.dumps(
+    {"success": False, "error": "The run was interrupted before this tool finished."}
+)
+
+
+@dataclass(kw_only=True)
+class Settings:
+    """What one turn sends and how far it may go."""
+
+    model: str
+    system: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    thinking: bool | None = None
+    max_iterations: int = 10
+    tool_timeout: float = 60.0
+    max_result_chars: int = 20_000
+    extra_body: dict[str, Any] | None = None
+
+
+@dataclass
+class _Call:
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+class ToolCallAccumulator:
+    """Folds tool-call fragments into whole calls, in order of first appearance.
+
+    Keyed by ``index``; a fragment without one continues the last call unless it brings a
+    new id. An id or name that arrives again, or arrives empty, never overwrites.
+    """
+
+    def __init__(self) -> None:
+        self._calls: dict[Any, _Call] = {}
+        self._last: Any = None
+
+    def add(self, delta: ToolCallDelta) -> None:
+        key: Any = delta.index
+        if key is None:
+            last = self._calls.get(self._last)
+            new_id = delta.id and (last is None or (last.id and last.id != delta.id))
+            key = ("unindexed", len(self._calls)) if new_id or last is None else self._last
+        call = self._calls.setdefault(key, _Call())
+        self._last = key
+        if delta.id and not call.id:
+            call.id = delta.id
+        if delta.name and delta.name != call.name:
+            call.name += delta.name
+        if delta.arguments:
+            call.arguments += delta.arguments
+
+    def calls(self) -> list[_Call]:
+        for call in self._calls.values():
+            call.id = call.id or f"call_{uuid.uuid4().hex[:24]}"
+        return list(self._calls.values())
+
+    def __bool__(self) -> bool:
+        return bool(self._calls)
+
+
+@dataclass
+class Turn:
+    """Everything one turn produced; kept whole even when the turn is cut short."""
+
+    steps: list[Step] = field(default_factory=list)
+    usage: Usage | None = None
+    error: ErrorEvent | None = None
+    done: DoneEvent | None = None
+    iterations: int = 0
+    text_parts: list[str] = field(default_factory=list)
+    thinking_parts: list[str] = field(default_factory=list)
+    _count: int = 0
+
+    def next_index(self) -> int:
+        self._count += 1
+        return self._count
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(part for part in self.text_parts if part)
+
+    @property
+    def thinking(self) -> str:
+        return "\n\n".join(part for part in self.thinking_parts if part)
+
+    def record(self, step: Step) -> None:
+        """Keep the latest snapshot of each step, in step order."""
+        if self.steps and self.steps[-1].index == step.index:
+            self.steps[-1] = step
+        else:
+            self.steps.append(step)
+
+
+class _Round:
+    """One request and its stream: at most one thinking and one text step."""
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+        self.thinking: TextBuffer | None = None
+        self.text: TextBuffer | None = None
+        self.thinking_index = self.text_index = 0
+        self.calls = ToolCallAccumulator()
+
+    def fold(self, delta: ThinkingDelta | TextDelta) -> StepEvent:
+        turn = self.turn
+        if isinstance(delta, ThinkingDelta):
+            if self.thinking is None:
+                self.thinking, self.thinking_index = TextBuffer(), turn.next_index()
+                turn.thinking_parts.append("")
+            self.thinking.append(delta.text)
+            step: Step = ThinkingStep._view(self.thinking_index, self.thinking)  # type: ignore[assignment]
+        else:
+            if self.text is None:
+                self.text, self.text_index = TextBuffer(), turn.next_index()
+                turn.text_parts.append("")
+            self.text.append(delta.text)
+            step = TextStep._view(self.text_index, self.text)  # type: ignore[assignment]
+        turn.record(step)
+        return StepEvent(step=step, delta=delta.text)
+
+    def settle(self) -> None:
+        """Write this round's text into the turn's parts (once the round's stream is over)."""
+        if self.thinking is not None:
+            self.turn.thinking_parts[-1] = self.thinking.text()
+        if self.text is not None:
+            self.turn.text_parts[-1] = self.text.text()
+
+    def assistant_message(self, calls: list[_Call] | None = None) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": self.text.text() if self.text else "",
+        }
+        if calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments or "{}"},
+                }
+                for call in calls
+            ]
+            if self.thinking is not None:
+                message["reasoning_content"] = self.thinking.text()
+        return message
+
+
+async def run_turn(
+    *,
+    provider: OpenAIProvider,
+    messages: list[dict[str, Any]],
+    tools: Mapping[str, Tool],
+    settings: Settings,
+    context: Callable[[str], ToolContext],
+    turn: Turn,
+) -> AsyncIterator[Event]:
+    """Events of one turn. ``messages`` is the conversation; it is extended in place."""
+    definitions = [t.definition() for t in tools.values()]
+    async with provider.client() as client:
+        for iteration in range(1, settings.max_iterations + 1):
+            turn.iterations = iteration
+            round_ = _Round(turn)
+            body = request_body(
+                model=settings.model,
+                messages=_with_system(settings.system, messages),
+                tools=definitions,
+                temperature=settings.temperature,
+                max_tokens=settings.max_tokens,
+                thinking=settings.thinking,
+                extra=settings.extra_body,
+            )
+            try:
+                async with aclosing(_stream_round(provider, client, body, round_)) as events:
+                    async for event in events:
+                        yield event
+            except BaseException as exc:
+                round_.settle()
+                if round_.text is not None or round_.thinking is not None:
+                    messages.append(round_.assistant_message())
+                if not isinstance(exc, Exception):
+                    raise
+                turn.error = _error_event(exc)
+                yield turn.error
+                return
+            round_.settle()
+            calls = round_.calls.calls()
+            messages.append(round_.assistant_message(calls))
+            if not calls:
+                turn.done = _done_event(turn)
+                yield turn.done
+                return
+            async with aclosing(_run_tools(calls, tools, settings, context, messages, turn)) as ev:
+                async for event in ev:
+                    yield event
+    turn.error = ErrorEvent(message=ITERATION_LIMIT_MESSAGE, kind="iterations")
+    yield turn.error
+
+
+async def _stream_round(
+    provider: OpenAIProvider, client: Any, body: dict[str, Any], round_: _Round
+) -> AsyncIterator[Event]:
+    """One request: text and thinking become step events, tool-call fragments accumulate."""
+    yield StatusEvent(state="connecting", detail=body["model"])
+    streaming = False
+    async with aclosing(provider.stream(client, body)) as items:
+        async for item in items:
+            if isinstance(item, (ThinkingDelta, TextDelta)):
+                if not streaming:
+                    streaming = True
+                    yield StatusEvent(state="streaming", detail=body["model"])
+                yield round_.fold(item)
+            elif isinstance(item, ToolCallDelta):
+                round_.calls.add(item)
+            elif isinstance(item, UsageDelta):
+                round_.turn.usage = item.usage
+            elif isinstance(item, StatusEvent):
+                yield item
+
+
+async def _run_tools(
+    calls: list[_Call],
+    tools: Mapping[str, Tool],
+    settings: Settings,
+    context: Callable[[str], ToolContext],
+    messages: list[dict[str, Any]],
+    turn: Turn,
+) -> AsyncIterator[Event]:
+    """Emit the calls, run them all at once, emit each result as it comes."""
+    call_steps: dict[str, ToolCallStep] = {}
+    for call in calls:
+        step = ToolCallStep(
+            index=turn.next_index(), id_ref=call.id, name=call.name, arguments=call.arguments
+        )
+        call_steps[call.id] = step
+        turn.record(step)
+        yield StepEvent(step=step)
+    yield StatusEvent(state="running_tools", detail=", ".join(c.name for c in calls))
+
+    async def one(call: _Call) -> tuple[_Call, Any]:
+        output = await invoke(
+            tools,
+            call.name,
+            call.arguments,
+            context(call.id),
+            timeout=settings.tool_timeout,
+            max_chars=settings.max_result_chars,
+        )
+        return call, output
+
+    tasks = [asyncio.ensure_future(one(call)) for call in calls]
+    answered: set[str] = set()
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            call, output = await next_done
+            step = ToolResultStep(
+                index=turn.next_index(),
+                id_ref=call_steps[call.id].id,
+                name=call.name,
+                content=output.content,
+                success=output.success,
+                detail=output.detail,
+            )
+            turn.record(step)
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": output.content})
+            answered.add(call.id)
+            yield StepEvent(step=step)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for call in calls:
+            if call.id not in answered:
+                messages.append(
+                    {"role": "tool", "tool_call_id": call.id, "content": INTERRUPTED_RESULT}
+                )
+
+
+def _with_system(system: str | None, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"role": "system", "content": system}, *messages] if system else messages
+
+
+def _done_event(turn: Turn) -> DoneEvent:
+    usage = turn.usage or Usage()
+    count = usage.completion_tokens if turn.usage else len(turn.text) // 4
+    return DoneEvent(message_id=f"msg-{uuid.uuid4().hex}", token_count=count, usage=usage)
+
+
+def _error_event(exc: BaseException) -> ErrorEvent:
+    if isinstance(exc, ProviderError):
+        return ErrorEvent(message=exc.message, kind=exc.kind, detail=exc.detail)
+    if isinstance(exc, LuxxError):
+        return ErrorEvent(message=str(exc), kind="config")
+    detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return ErrorEvent(message=f"Internal error: {type(exc).__name__}: {exc}", detail=detail)

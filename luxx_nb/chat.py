@@ -1,0 +1,327 @@
+"""``Chat``: a conversation, an endpoint and tools wired to the agent loop and its views.
+
+This is the one module that wires the stages together: it resolves settings, starts the
+local model when nothing else is configured, runs ``agent.run_turn`` and hands every event
+to the renderers that show it. ``send`` is the synchronous door, ``asend`` the async one,
+``stream`` yields the events themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from .agent import Settings, Turn, run_turn
+from .errors import ConfigError
+from .events import ErrorEvent, Event, StatusEvent, Step, Usage
+from .providers.openai import OpenAIProvider, redact_url
+from .runner import run_sync
+from .tools import Tool, ToolContext, make_tool
+
+__all__ = ["OPENAI_BASE_URL", "Chat", "Endpoint", "Reply", "resolve_endpoint"]
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+LOCAL = "local"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reply:
+    """What one turn produced, kept whole when it ended on an error or an interrupt."""
+
+    text: str
+    thinking: str
+    steps: list[Step]
+    usage: Usage | None
+    token_count: int
+    message_id: str | None
+    error: str | None = None
+    error_detail: str | None = field(default=None, repr=False)
+    interrupted: bool = False
+    model: str = ""
+
+    @property
+    def state(self) -> str:
+        return "interrupted" if self.interrupted else "error" if self.error else "done"
+
+    def __repr__(self) -> str:
+        text = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        extra = f", error={self.error!r}" if self.error else ""
+        return (
+            f"Reply({self.state}, text={text!r}, steps={len(self.steps)}, "
+            f"tokens={self.token_count}{extra})"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Endpoint:
+    """Where requests go. ``local`` means luxx_nb's own llama.cpp server (started on demand)."""
+
+    base_url: str | None
+    api_key: str | None = field(default=None, repr=False)
+    model: str | None = None
+    local_path: str | None = None
+
+    @property
+    def local(self) -> bool:
+        return self.base_url is None
+
+
+def resolve_endpoint(
+    model: str | None = None, base_url: str | None = None, api_key: str | None = None
+) -> Endpoint:
+    """Explicit values first, then ``LUXX_*``, then ``OPENAI_*``; with none, the local model."""
+    env = os.environ
+    model = model or env.get("LUXX_MODEL") or None
+    if model == LOCAL or (model or "").endswith(".gguf"):
+        return Endpoint(base_url=None, model=model, local_path=None if model == LOCAL else model)
+    base_url = base_url or env.get("LUXX_BASE_URL") or env.get("OPENAI_BASE_URL") or None
+    api_key = api_key or env.get("LUXX_API_KEY") or env.get("OPENAI_API_KEY") or None
+    if base_url is None and api_key is None:
+        return Endpoint(base_url=None, model=model)
+    return Endpoint(base_url=base_url or OPENAI_BASE_URL, api_key=api_key, model=model)
+
+
+class Chat:
+    """A conversation with an OpenAI-compatible model, with tools, that remembers."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        tools: Iterable[Tool | Callable[..., Any]] = (),
+        namespace: Mapping[str, Any] | None = None,
+        system: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        thinking: bool | None = None,
+        max_iterations: int = 10,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        tool_timeout: float = 60.0,
+        max_result_chars: int = 20_000,
+        extra_body: dict[str, Any] | None = None,
+        hidden_variables: Sequence[str] = (),
+        visible_variables: Sequence[str] | None = None,
+    ) -> None:
+        self.endpoint = resolve_endpoint(model, base_url, api_key)
+        self.tools: list[Tool] = [t if isinstance(t, Tool) else make_tool(t) for t in tools]
+        self.namespace = namespace
+        self.hidden_variables = tuple(hidden_variables)
+        self.visible_variables = visible_variables
+        self.system = system
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.thinking = thinking
+        self.max_iterations = max_iterations
+        self.timeout = timeout
+        self.tool_timeout = tool_timeout
+        self.max_result_chars = max_result_chars
+        self.extra_body = extra_body
+        self.history: list[dict[str, Any]] = []
+        self.replies: list[Reply] = []
+        self._views: list[Any] = []
+        self._busy = False
+
+    # -- settings ------------------------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        return self.endpoint.model or (LOCAL if self.endpoint.local else "")
+
+    @property
+    def base_url(self) -> str | None:
+        return self.endpoint.base_url
+
+    def __repr__(self) -> str:
+        where = "local model" if self.endpoint.local else redact_url(self.endpoint.base_url or "")
+        names = [t.name for t in self.all_tools()]
+        return (
+            f"Chat(model={self.model!r}, endpoint={where!r}, tools={names}, "
+            f"history={len(self.history)} messages)"
+        )
+
+    def all_tools(self) -> list[Tool]:
+        """The tools offered to the model: the chat's own, then the notebook-variable tools."""
+        offered = list(self.tools)
+        if self.namespace is not None:
+            from .namespace import namespace_tools
+
+            known = {t.name for t in offered}
+            offered += [t for t in namespace_tools() if t.name not in known]
+        return offered
+
+    def reset(self) -> None:
+        """Forget the conversation."""
+        self.history.clear()
+        self.replies.clear()
+
+    def add_view(self, view: Any) -> None:
+        """Show every later run in ``view`` (anything with ``open_run(model=, local=)``)."""
+        if view not in self._views:
+            self._views.append(view)
+
+    # -- the doors -----------------------------------------------------------------------
+
+    def send(self, prompt: str, *, display: bool | None = None) -> Reply:
+        """Ask, wait for the whole answer, return it. Works inside a running notebook cell."""
+        renderers = self._renderers(display)
+        return run_sync(self._collect(prompt, renderers))
+
+    async def asend(self, prompt: str, *, display: bool | None = None) -> Reply:
+        """The same as ``send``, for async code."""
+        return await self._collect(prompt, self._renderers(display))
+
+    async def stream(self, prompt: str, *, include_status: bool = False) -> AsyncIterator[Event]:
+        """The events of one turn, as the original service sent them (plus status if asked)."""
+        async for event in self.events(prompt, ()):
+            if include_status or not isinstance(event, StatusEvent):
+                yield event
+
+    @property
+    def last_reply(self) -> Reply | None:
+        return self.replies[-1] if self.replies else None
+
+    # -- the run -------------------------------------------------------------------------
+
+    async def _collect(self, prompt: str, renderers: Sequence[Any]) -> Reply:
+        async for _ in self.events(prompt, renderers):
+            pass
+        assert self.last_reply is not None
+        return self.last_reply
+
+    async def events(self, prompt: str, renderers: Sequence[Any]) -> AsyncIterator[Event]:
+        """Run one turn, feeding ``renderers``; every way out leaves a Reply in ``replies``."""
+        if self._busy:
+            raise RuntimeError("This chat is still answering; wait for it or use another Chat.")
+        self._busy = True
+        turn, state = Turn(), "done"
+        self.history.append({"role": "user", "content": prompt})
+        _call(renderers, "start", model=self.model, local=self.endpoint.local)
+        try:
+            async for event in self._turn_events(turn):
+                _call(renderers, "handle", event)
+                yield event
+        except (asyncio.CancelledError, GeneratorExit):
+            state = "interrupted"
+            raise
+        finally:
+            self._busy = False
+            if state != "interrupted" and turn.error is not None:
+                state = "error"
+            self.replies.append(self._reply(turn, interrupted=state == "interrupted"))
+            error = turn.error
+            message = "Interrupted" if state == "interrupted" else error.message if error else None
+            _call(renderers, "finish", state, message, error.detail if error else None)
+
+    async def _turn_events(self, turn: Turn) -> AsyncIterator[Event]:
+        try:
+            endpoint = await self._ready_endpoint()
+        except ConfigError as exc:
+            turn.error = ErrorEvent(message=str(exc), kind="config")
+            yield turn.error
+            return
+        except Exception as exc:  # the local server failed to start
+            turn.error = ErrorEvent(message=str(exc), kind="local")
+            yield turn.error
+            return
+        if endpoint.local:
+            yield StatusEvent(state="local_ready", detail=endpoint.model or "")
+        provider = OpenAIProvider(base_url=endpoint.base_url or "", api_key=endpoint.api_key)
+        if self.timeout is not None:
+            provider.timeout = (
+                self.timeout
+                if isinstance(self.timeout, httpx.Timeout)
+                else httpx.Timeout(self.timeout)
+            )
+        settings = Settings(
+            model=endpoint.model or "",
+            system=self.system,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            thinking=self.thinking,
+            max_iterations=self.max_iterations,
+            tool_timeout=self.tool_timeout,
+            max_result_chars=self.max_result_chars,
+            extra_body=self.extra_body,
+        )
+        tools = {t.name: t for t in self.all_tools()}
+        async for event in run_turn(
+            provider=provider,
+            messages=self.history,
+            tools=tools,
+            settings=settings,
+            context=self._context,
+            turn=turn,
+        ):
+            yield event
+
+    async def _ready_endpoint(self) -> Endpoint:
+        endpoint = self.endpoint
+        if not endpoint.local:
+            if not endpoint.model:
+                raise ConfigError(
+                    f"No model is set for {redact_url(endpoint.base_url or '')}: pass model=..., "
+                    "set LUXX_MODEL, or use %config LuxxMagics.model = '...'."
+                )
+            return endpoint
+        from .local import ensure_local_server
+
+        server = await asyncio.to_thread(ensure_local_server, endpoint.local_path)
+        return Endpoint(base_url=server.base_url, api_key=None, model=server.model_name)
+
+    def _context(self, call_id: str) -> ToolContext:
+        from .namespace import NamespaceView
+
+        view = NamespaceView(
+            self.namespace if self.namespace is not None else {},
+            allow=self.visible_variables,
+            deny=self.hidden_variables,
+        )
+        return ToolContext(namespace=view, chat=self, call_id=call_id)
+
+    def _reply(self, turn: Turn, *, interrupted: bool) -> Reply:
+        usage = turn.usage
+        done = turn.done
+        return Reply(
+            text=turn.text,
+            thinking=turn.thinking,
+            steps=list(turn.steps),
+            usage=usage,
+            token_count=done.token_count
+            if done
+            else (usage.completion_tokens if usage else len(turn.text) // 4),
+            message_id=done.message_id if done else None,
+            error=turn.error.message if turn.error else None,
+            error_detail=turn.error.detail if turn.error else None,
+            interrupted=interrupted,
+            model=self.model,
+        )
+
+    def _renderers(self, display: bool | None) -> list[Any]:
+        """The views of this run: attached ChatViews, else an inline one in a notebook."""
+        renderers = [
+            view.open_run(model=self.model, local=self.endpoint.local) for view in self._views
+        ]
+        if display or (display is None and not renderers):
+            from .render.live import inline_renderer
+
+            renderer = inline_renderer(model=self.model, force=bool(display))
+            if renderer is not None:
+                renderers.append(renderer)
+        return renderers
+
+
+def _call(renderers: Sequence[Any], method: str, *args: Any, **kwargs: Any) -> None:
+    """A broken view must not break the run: it is reported once and the run goes on."""
+    for renderer in renderers:
+        try:
+            getattr(renderer, method)(*args, **kwargs)
+        except Exception as exc:  # pragma: no cover - depends on the view
+            warnings.warn(f"luxx_nb view failed in {method}: {exc!r}", stacklevel=2)

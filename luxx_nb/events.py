@@ -1,0 +1,334 @@
+"""The typed vocabulary of a turn: deltas in from a provider, steps and events out.
+
+Data flows one way: provider chunks become *deltas*; the agent folds deltas into *steps*
+and emits *events*; renderers and front doors consume events. Nothing here does I/O.
+
+The step and event shapes are those of the original service (see SPEC.md): ``to_dict()``
+on a step and ``.data`` / ``.sse()`` on an event give them exactly.
+
+A thinking or text step grows by one fragment per event. Each event carries a snapshot of
+its step whose ``content`` is read lazily from a shared append-only buffer, so emitting an
+event per fragment costs O(fragment), not O(text): long answers stay linear.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+__all__ = [
+    "DoneEvent",
+    "ErrorEvent",
+    "Event",
+    "FinishDelta",
+    "StatusEvent",
+    "Step",
+    "StepEvent",
+    "TextBuffer",
+    "TextDelta",
+    "TextStep",
+    "ThinkingDelta",
+    "ThinkingStep",
+    "ToolCallDelta",
+    "ToolCallStep",
+    "ToolResultStep",
+    "Usage",
+    "UsageDelta",
+    "tool_result_success",
+]
+
+
+# -- usage -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Usage:
+    """Token counts as the provider reported them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Usage:
+        def num(key: str) -> int:
+            value = raw.get(key)
+            return int(value) if isinstance(value, (int, float)) else 0
+
+        prompt, completion = num("prompt_tokens"), num("completion_tokens")
+        return cls(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=num("total_tokens") or prompt + completion,
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+# -- deltas: what a provider's chunk means ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A fragment of a tool call. ``index`` is None when the provider sent none."""
+
+    index: int | None = None
+    id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageDelta:
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class FinishDelta:
+    reason: str
+
+
+Delta = ThinkingDelta | TextDelta | ToolCallDelta | UsageDelta | FinishDelta
+
+
+# -- steps ---------------------------------------------------------------------------------
+
+
+class TextBuffer:
+    """Append-only text shared by every snapshot of one growing step."""
+
+    __slots__ = ("_length", "_parts")
+
+    def __init__(self, text: str = "") -> None:
+        self._parts = [text] if text else []
+        self._length = len(text)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def append(self, fragment: str) -> None:
+        self._parts.append(fragment)
+        self._length += len(fragment)
+
+    def text(self, end: int | None = None) -> str:
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        whole = self._parts[0] if self._parts else ""
+        return whole if end is None or end >= self._length else whole[:end]
+
+
+class _GrowingStep:
+    """A thinking or text step: ``content`` is the whole text at the time of the snapshot."""
+
+    type: ClassVar[str]
+    __slots__ = ("_buffer", "_end", "index")
+
+    def __init__(self, *, index: int, content: str = "") -> None:
+        self.index = index
+        self._buffer = TextBuffer(content)
+        self._end = len(content)
+
+    @classmethod
+    def _view(cls, index: int, buffer: TextBuffer) -> _GrowingStep:
+        step = cls.__new__(cls)
+        step.index, step._buffer, step._end = index, buffer, len(buffer)
+        return step
+
+    @property
+    def id(self) -> str:
+        return f"step-{self.index}"
+
+    @property
+    def content(self) -> str:
+        return self._buffer.text(self._end)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "index": self.index, "type": self.type, "content": self.content}
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is type(self)
+            and other.index == self.index  # type: ignore[attr-defined]
+            and other.content == self.content  # type: ignore[attr-defined]
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index, self._end))
+
+    def __repr__(self) -> str:
+        text = self.content
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        return f"{type(self).__name__}(index={self.index}, content={shown!r})"
+
+
+class ThinkingStep(_GrowingStep):
+    type = "thinking"
+    __slots__ = ()
+
+
+class TextStep(_GrowingStep):
+    type = "text"
+    __slots__ = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolCallStep:
+    index: int
+    id_ref: str
+    name: str
+    arguments: str
+    type: ClassVar[str] = "tool_call"
+
+    @property
+    def id(self) -> str:
+        return f"step-{self.index}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "index": self.index,
+            "type": self.type,
+            "id_ref": self.id_ref,
+            "name": self.name,
+            "arguments": self.arguments,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolResultStep:
+    """``id_ref`` names the ``tool_call`` step (``step-N``), not the provider's call id."""
+
+    index: int
+    id_ref: str
+    name: str
+    content: str
+    success: bool
+    detail: str | None = field(default=None, repr=False, compare=False)
+    type: ClassVar[str] = "tool_result"
+
+    @property
+    def id(self) -> str:
+        return f"step-{self.index}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "index": self.index,
+            "type": self.type,
+            "id_ref": self.id_ref,
+            "name": self.name,
+            "content": self.content,
+            "success": self.success,
+        }
+
+
+Step = ThinkingStep | TextStep | ToolCallStep | ToolResultStep
+
+
+def tool_result_success(content: str) -> bool:
+    """True unless the content is a JSON object whose ``success`` is false."""
+    if not content.lstrip().startswith("{"):
+        return True
+    try:
+        parsed = json.loads(content)
+    except ValueError:
+        return True
+    return not (isinstance(parsed, dict) and parsed.get("success") is False)
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+def _sse(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepEvent:
+    """A step started or grew. ``delta`` is the fragment this event added ("" for tools)."""
+
+    step: Step
+    delta: str = ""
+    name: ClassVar[str] = "process_step"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {"step": self.step.to_dict()}
+
+    def sse(self) -> str:
+        return _sse(self.name, self.data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ErrorEvent:
+    """The turn ended on a failure. ``detail`` holds what a person may want one click away."""
+
+    message: str
+    kind: str = "error"
+    detail: str | None = field(default=None, repr=False)
+    name: ClassVar[str] = "error"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {"content": self.message}
+
+    def sse(self) -> str:
+        return _sse(self.name, self.data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DoneEvent:
+    message_id: str
+    token_count: int
+    usage: Usage
+    name: ClassVar[str] = "done"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "token_count": self.token_count,
+            "usage": self.usage.to_dict(),
+        }
+
+    def sse(self) -> str:
+        return _sse(self.name, self.data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusEvent:
+    """Progress that is not a step: waiting for the server, running tools, retrying.
+
+    Not part of the original wire: ``Chat.stream`` leaves it out unless asked; views use it
+    for their status line.
+    """
+
+    state: str
+    detail: str = ""
+    name: ClassVar[str] = "status"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {"state": self.state, "detail": self.detail}
+
+    def sse(self) -> str:
+        return _sse(self.name, self.data)
+
+
+Event = StepEvent | ErrorEvent | DoneEvent | StatusEvent

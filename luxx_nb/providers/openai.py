@@ -1,0 +1,248 @@
+"""The OpenAI-compatible wire: build the request, stream it over httpx, yield deltas.
+
+This is the only module that talks HTTP. Retries follow what the official SDK does for the
+same servers: 429 and 5xx before the stream starts are tried again (3 tries in all), with
+exponential backoff and jitter, honouring ``retry-after-ms`` and ``Retry-After``. 400, 401,
+403 and 404 are never retried: their message is the provider's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from httpx_sse import EventSource
+
+from ..errors import HTTPStatusError, IncompleteStreamError, StreamError, TransportError
+from ..events import Delta, FinishDelta, StatusEvent
+from .chunks import ChunkParser, error_message
+
+__all__ = ["OpenAIProvider", "redact_url", "request_body"]
+
+DEFAULT_MAX_TOKENS = 8192
+MAX_RETRY_WAIT = 60.0
+
+
+def request_body(
+    *,
+    model: str,
+    messages: Sequence[dict[str, Any]],
+    tools: Sequence[dict[str, Any]] = (),
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    thinking: bool | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON body of a streaming chat completion."""
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": list(messages),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS,
+    }
+    if tools:
+        body["tools"] = list(tools)
+    if temperature is not None:
+        body["temperature"] = temperature
+    if thinking is not None:
+        body["thinking"] = {"type": "enabled" if thinking else "disabled"}
+    if extra:
+        body.update(extra)
+    return body
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for a message: no user info, no query (either may hold a credential)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+class _EventSource(EventSource):
+    """Some servers stream SSE under another content type; the caller has already decided."""
+
+    def _check_content_type(self) -> None:
+        return None
+
+
+@dataclass(kw_only=True)
+class OpenAIProvider:
+    """Streams chat completions from ``{base_url}/chat/completions``."""
+
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    timeout: httpx.Timeout = field(
+        default_factory=lambda: httpx.Timeout(connect=15.0, read=120.0, write=30.0, pool=15.0)
+    )
+    max_tries: int = 3
+    backoff: float = 0.5
+    transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return self.base_url.rstrip("/") + "/chat/completions"
+
+    def client(self) -> httpx.AsyncClient:
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return httpx.AsyncClient(
+            headers=headers, timeout=self.timeout, transport=self.transport, trust_env=False
+        )
+
+    async def stream(
+        self, client: httpx.AsyncClient, body: dict[str, Any]
+    ) -> AsyncIterator[Delta | StatusEvent]:
+        """Deltas of one completion; ``StatusEvent``s say when it waits to retry."""
+        for attempt in range(1, self.max_tries + 1):
+            try:
+                async with client.stream("POST", self.url, json=body) as response:
+                    if response.status_code >= 400:
+                        raise await self._status_error(response)
+                    async for item in self._read(response):
+                        yield item
+                    return
+            except HTTPStatusError as exc:
+                wait = self._retry_wait(exc, attempt)
+                if wait is None:
+                    raise
+                yield StatusEvent(
+                    state="retrying",
+                    detail=f"{exc.message} - trying again in {wait:.1f} s "
+                    f"(attempt {attempt + 1} of {self.max_tries})",
+                )
+                await asyncio.sleep(wait)
+            except httpx.TimeoutException as exc:
+                raise TransportError(self._timeout_message(exc)) from None
+            except httpx.TransportError as exc:
+                raise TransportError(self._transport_message(exc)) from None
+
+    def _retry_wait(self, exc: HTTPStatusError, attempt: int) -> float | None:
+        if not exc.retryable or attempt >= self.max_tries:
+            return None
+        if exc.retry_after is not None:
+            return exc.retry_after if exc.retry_after <= MAX_RETRY_WAIT else None
+        return min(self.backoff * 2 ** (attempt - 1), 8.0) * (0.75 + random.random() / 2)
+
+    async def _read(self, response: httpx.Response) -> AsyncIterator[Delta]:
+        content_type = response.headers.get("content-type", "")
+        parser = ChunkParser()
+        if "json" in content_type and "stream" not in content_type:
+            raw = await response.aread()
+            for delta in parser.feed(_json(raw.decode("utf-8", "replace"))):
+                yield delta
+            for delta in parser.flush():
+                yield delta
+            return
+        finished = False
+        async for sse in _EventSource(response).aiter_sse():
+            data = sse.data
+            if sse.event == "error":
+                payload = _maybe_json(data)
+                raise StreamError(error_message(payload or data or "error event"), detail=data)
+            if not data:
+                continue
+            if data.strip() == "[DONE]":
+                finished = True
+                break
+            for delta in parser.feed(_json(data)):
+                if isinstance(delta, FinishDelta):
+                    finished = True
+                yield delta
+        for delta in parser.flush():
+            yield delta
+        if not finished:
+            raise IncompleteStreamError(
+                "The stream ended before the answer was complete (no [DONE] and no finish reason)."
+            )
+
+    async def _status_error(self, response: httpx.Response) -> HTTPStatusError:
+        raw = (await response.aread()).decode("utf-8", "replace")
+        payload = _maybe_json(raw)
+        if payload is not None:
+            said = error_message(
+                payload.get("error", payload) if isinstance(payload, dict) else payload
+            )
+        else:
+            said = _text_of_page(raw)
+        status = response.status_code
+        message = f"HTTP {status} {response.reason_phrase}".rstrip()
+        if said:
+            message += f": {said}"
+        return HTTPStatusError(
+            message,
+            status_code=status,
+            retry_after=_retry_after(response.headers),
+            detail=raw[:4000] or None,
+        )
+
+    def _timeout_message(self, exc: httpx.TimeoutException) -> str:
+        where = redact_url(self.url)
+        if isinstance(exc, httpx.ConnectTimeout):
+            return f"Could not connect to {where}: the connection timed out."
+        if isinstance(exc, httpx.ReadTimeout):
+            return f"{where} sent nothing for {self.timeout.read:g} s; the request was abandoned."
+        return f"The request to {where} timed out ({type(exc).__name__})."
+
+    def _transport_message(self, exc: httpx.TransportError) -> str:
+        where = redact_url(self.url)
+        reason = str(exc) or type(exc).__name__
+        if isinstance(exc, httpx.ConnectError):
+            return f"Could not connect to {where}: {reason}"
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+            return f"The connection to {where} broke during the answer: {reason}"
+        return f"Network error talking to {where}: {reason}"
+
+
+def _maybe_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _json(data: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        shown = data if len(data) <= 200 else data[:200] + "…"
+        raise StreamError(f"The provider sent data that is not valid JSON: {shown!r}") from None
+
+
+def _text_of_page(raw: str) -> str:
+    """A short readable line from an HTML or text error body."""
+    title = re.search(r"<title[^>]*>(.*?)</title>", raw, re.I | re.S)
+    text = title.group(1) if title else re.sub(r"<[^>]+>", " ", raw)
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:300] + "…"
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    if ms := headers.get("retry-after-ms"):
+        try:
+            return max(float(ms) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(when.timestamp() - time.time(), 0.0)
