@@ -50,12 +50,17 @@ class ThinkSplitter:
     __slots__ = ("_held", "_state")
 
     def __init__(self) -> None:
-        self._state = "start"  # start -> thinking -> text, or start -> text
+        self._state = "start"  # start -> thinking -> after -> text, or start -> text
         self._held = ""
 
     def feed(self, fragment: str) -> list[Delta]:
         if self._state == "text":
             return [TextDelta(fragment)]
+        if self._state == "after":  # the blank lines between </think> and the answer
+            fragment = fragment.lstrip("\r\n")
+            if fragment:
+                self._state = "text"
+            return [TextDelta(fragment)] if fragment else []
         self._held += fragment
         out: list[Delta] = []
         if self._state == "start":
@@ -69,7 +74,7 @@ class ThinkSplitter:
         end = self._held.find(_CLOSE)
         if end >= 0:
             thinking, rest = self._held[:end], self._held[end + len(_CLOSE) :].lstrip("\r\n")
-            self._state, self._held = "text", ""
+            self._state, self._held = ("text" if rest else "after"), ""
             if thinking:
                 out.append(ThinkingDelta(thinking))
             if rest:
