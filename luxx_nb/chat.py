@@ -109,10 +109,12 @@ class Chat:
         extra_body: dict[str, Any] | None = None,
         hidden_variables: Sequence[str] = (),
         visible_variables: Sequence[str] | None = None,
+        variable_tools: bool = True,
     ) -> None:
         self.endpoint = resolve_endpoint(model, base_url, api_key)
         self.tools: list[Tool] = [t if isinstance(t, Tool) else make_tool(t) for t in tools]
         self.namespace = namespace
+        self.variable_tools = variable_tools
         self.hidden_variables = tuple(hidden_variables)
         self.visible_variables = visible_variables
         self.system = system
@@ -150,7 +152,7 @@ class Chat:
     def all_tools(self) -> list[Tool]:
         """The tools offered to the model: the chat's own, then the notebook-variable tools."""
         offered = list(self.tools)
-        if self.namespace is not None:
+        if self.namespace is not None and self.variable_tools:
             from .namespace import namespace_tools
 
             known = {t.name for t in offered}

@@ -1,0 +1,250 @@
+"""The ``%%luxx`` cell magic and the ``%luxx`` line magic: the notebook's front door.
+
+Defaults are traits with ``config=True``, so ``%config LuxxMagics.model = "..."`` and
+``ipython_config.py`` set them; each cell's options override them for that cell. A key is
+never written in a cell: ``--api-key-env VAR`` names the variable that holds it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, Float, Integer, List, Unicode
+
+from .chat import Chat, resolve_endpoint
+from .namespace import NamespaceView, namespace_tools
+from .providers.openai import redact_url
+from .tools import Tool, registered_tools
+
+__all__ = ["LuxxMagics", "interpolate"]
+
+_FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def interpolate(prompt: str, namespace: dict[str, Any], hidden: tuple[str, ...] = ()) -> str:
+    """Replace ``{name}`` by that variable's value; ``{{``/``}}`` are braces; unknown names stay.
+
+    Names the variable tools would hide (private, secret-looking) stay as written, so a key
+    cannot reach the model by a slip in a prompt.
+    """
+    visible = NamespaceView(namespace, deny=hidden)
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return match.group(0)[0]
+        return str(visible[name]) if name in visible else match.group(0)
+
+    return _FIELD.sub(replace, prompt)
+
+
+@magics_class
+class LuxxMagics(Magics):
+    """Chat with a language model from a cell; it sees the notebook's variables through tools."""
+
+    model = Unicode(None, allow_none=True, config=True, help="Model name, or 'local'.")
+    base_url = Unicode(
+        None, allow_none=True, config=True, help="OpenAI-compatible endpoint, e.g. .../v1."
+    )
+    api_key_env = Unicode(
+        None, allow_none=True, config=True, help="Name of the environment variable with the key."
+    )
+    local_model = Unicode(
+        None, allow_none=True, config=True, help="Path of a GGUF file for the local model."
+    )
+    system = Unicode(None, allow_none=True, config=True, help="System prompt.")
+    temperature = Float(None, allow_none=True, config=True, help="Sampling temperature.")
+    max_tokens = Integer(None, allow_none=True, config=True, help="Most tokens per answer.")
+    thinking = Bool(None, allow_none=True, config=True, help="Ask for thinking (None: default).")
+    max_iterations = Integer(10, config=True, help="Most model requests (tool rounds) per cell.")
+    tool_timeout = Float(60.0, config=True, help="Seconds a tool may run before it fails.")
+    hidden_variables = List(
+        Unicode(), config=True, help="Variables the tools never show, beyond the defaults."
+    )
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.chats: dict[str, Chat] = {}
+
+    # -- %%luxx --------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("-m", "--model", help="Model name; 'local' or a .gguf path for a local model.")
+    @argument("--base-url", help="OpenAI-compatible endpoint (ends in /v1 for most servers).")
+    @argument(
+        "--api-key-env", metavar="VAR", help="Name of the environment variable holding the key."
+    )
+    @argument("--system", help="System prompt.")
+    @argument("--temperature", type=float, help="Sampling temperature.")
+    @argument("--max-tokens", type=int, help="Most tokens in one answer.")
+    @argument(
+        "--thinking",
+        dest="thinking",
+        action="store_const",
+        const=True,
+        default=None,
+        help="Ask the model to think first.",
+    )
+    @argument(
+        "--no-thinking",
+        dest="thinking",
+        action="store_const",
+        const=False,
+        help="Ask the model not to think.",
+    )
+    @argument("--tools", metavar="a,b", help="Offer only these tools (see %%luxx tools).")
+    @argument("--no-tools", action="store_true", help="Offer no tools.")
+    @argument("--vars", metavar="a,b", help="Let the tools see only these variables.")
+    @argument("--max-iterations", type=int, help="Most model requests (tool rounds) in this cell.")
+    @argument("--new", action="store_true", help="Start a fresh conversation.")
+    @argument(
+        "--chat", default="default", metavar="NAME", help="Which conversation (default: 'default')."
+    )
+    @cell_magic("luxx")
+    def luxx_cell(self, line: str, cell: str) -> None:
+        """Send the cell to the model and show it think, call tools and answer.
+
+        The conversation goes on from cell to cell. ``{name}`` in the cell is replaced by the
+        value of that variable (``{{`` for a brace). Without an endpoint or a key configured, a
+        tiny local model answers (``pip install "luxx_nb[local]"``).
+        """
+        args = parse_argstring(self.luxx_cell, line)
+        prompt = cell.strip()
+        if not prompt:
+            raise UsageError("The cell is empty: write the prompt below %%luxx.")
+        chat = self._chat(args)
+        self._configure(chat, args)
+        namespace = self.shell.user_ns
+        prompt = interpolate(prompt, namespace, tuple(self.hidden_variables))
+        chat.send(prompt)
+
+    def _chat(self, args: Any) -> Chat:
+        if args.new or args.chat not in self.chats:
+            self.chats[args.chat] = Chat(namespace=self.shell.user_ns, variable_tools=False)
+        return self.chats[args.chat]
+
+    def _configure(self, chat: Chat, args: Any) -> None:
+        """This cell's settings: the cell's options, else the traits, else the environment."""
+
+        def pick(name: str) -> Any:
+            value = getattr(args, name, None)
+            return value if value is not None else getattr(self, name)
+
+        model = pick("model") or (self.local_model or None)
+        chat.endpoint = resolve_endpoint(model, pick("base_url"), self._api_key(args))
+        chat.system = pick("system")
+        chat.temperature = pick("temperature")
+        chat.max_tokens = pick("max_tokens")
+        chat.thinking = pick("thinking")
+        chat.max_iterations = pick("max_iterations")
+        chat.tool_timeout = self.tool_timeout
+        chat.hidden_variables = tuple(self.hidden_variables)
+        chat.visible_variables = _names(args.vars) if args.vars else None
+        chat.tools = self._tools(args)
+
+    def _api_key(self, args: Any) -> str | None:
+        variable = args.api_key_env or self.api_key_env
+        if not variable:
+            return None
+        key = os.environ.get(variable)
+        if not key:
+            raise UsageError(f"The environment variable {variable} is not set (--api-key-env).")
+        return key
+
+    def _tools(self, args: Any) -> list[Tool]:
+        available = self.available_tools()
+        if args.no_tools:
+            return []
+        if not args.tools:
+            return list(available.values())
+        chosen = _names(args.tools)
+        unknown = [name for name in chosen if name not in available]
+        if unknown:
+            raise UsageError(
+                f"Unknown tool(s): {', '.join(unknown)}. Available: {', '.join(available)}."
+            )
+        return [available[name] for name in chosen]
+
+    def available_tools(self) -> dict[str, Tool]:
+        """The notebook-variable tools, then every ``@luxx_nb.tool`` of the session."""
+        tools = {t.name: t for t in namespace_tools()}
+        tools.update((t.name, t) for t in registered_tools())
+        return tools
+
+    # -- %luxx ---------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument(
+        "command",
+        nargs="?",
+        default="help",
+        choices=["history", "reset", "config", "tools", "help"],
+        help="What to do.",
+    )
+    @argument("--chat", default="default", metavar="NAME", help="Which conversation.")
+    @line_magic("luxx")
+    def luxx_line(self, line: str) -> None:
+        """``%luxx history | reset | config | tools | help`` (``--chat NAME`` for another chat)."""
+        args = parse_argstring(self.luxx_line, line)
+        chat = self.chats.get(args.chat)
+        if args.command == "history":
+            print(format_history(chat.history if chat else []))
+        elif args.command == "reset":
+            if chat:
+                chat.reset()
+            print(f"Conversation {args.chat!r} cleared.")
+        elif args.command == "config":
+            print(self._describe_config())
+        elif args.command == "tools":
+            for name, t in self.available_tools().items():
+                print(f"{name}: {t.description}")
+        else:
+            print(self.luxx_cell.__doc__.strip() if self.luxx_cell.__doc__ else "", end="\n\n")
+            print("Line commands: %luxx history | reset | config | tools | help  [--chat NAME]")
+            print("Options of %%luxx: see %%luxx?")
+
+    def _describe_config(self) -> str:
+        endpoint = resolve_endpoint(self.model or self.local_model, self.base_url, None)
+        where = "local model (llama.cpp)" if endpoint.local else redact_url(endpoint.base_url or "")
+        if self.api_key_env:
+            state = "set" if os.environ.get(self.api_key_env) else "NOT set"
+            key = f"from ${self.api_key_env} ({state})"
+        else:
+            key = "from LUXX_API_KEY / OPENAI_API_KEY" if endpoint.api_key else "none"
+        lines = [
+            f"model: {endpoint.model or ('local' if endpoint.local else '(not set)')}",
+            f"endpoint: {where}",
+            f"key: {key}",
+        ]
+        for name in ("system", "temperature", "max_tokens", "thinking", "max_iterations"):
+            lines.append(f"{name}: {getattr(self, name)}")
+        lines.append(f"conversations: {', '.join(self.chats) or '(none yet)'}")
+        return "\n".join(lines)
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def format_history(messages: list[dict[str, Any]]) -> str:
+    """The conversation as plain text, one block per message."""
+    if not messages:
+        return "(no messages yet)"
+    blocks = []
+    for message in messages:
+        role = message.get("role", "?")
+        content = message.get("content") or ""
+        if role == "tool":
+            blocks.append(f"[tool result {message.get('tool_call_id', '')}]\n{content}")
+            continue
+        calls = [
+            f"-> {c['function']['name']}({c['function']['arguments']})"
+            for c in message.get("tool_calls") or ()
+        ]
+        blocks.append("\n".join([f"[{role}]", content, *calls]).strip())
+    return "\n\n".join(blocks)

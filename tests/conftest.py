@@ -1,0 +1,78 @@
+"""Shared fixtures: a real loopback LLM server, the recorded corpus, and a clean environment.
+
+Tests talk real HTTP to ``tests/server.py``; nothing monkeypatches a client.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from server import FIXTURES_DIR, LLMServer, ServerProcess, default_corpus_dir
+
+# Real provider settings must never leak into a test (a test could otherwise hit a paid API).
+PROVIDER_ENV = ("LUXX_BASE_URL", "LUXX_API_KEY", "LUXX_MODEL", "OPENAI_BASE_URL", "OPENAI_API_KEY")
+
+
+def in_ci() -> bool:
+    """CI sets ``CI=true``; there a missing corpus is a broken checkout, not a user's clone."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def require_corpus() -> Path:
+    """The corpus directory; fail in CI when it is missing, skip (with the reason) elsewhere."""
+    path = default_corpus_dir()
+    if (path / "recorded").is_dir() or (path / "llamacpp").is_dir():
+        return path
+    reason = (
+        f"recorded corpus not found at {path} (expected ../shared/corpus beside the clone, "
+        "or set LUXX_CORPUS)"
+    )
+    if in_ci():
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Strip real provider settings from ``os.environ`` for every test."""
+    for name in PROVIDER_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """The project's own hand-written streams (``tests/fixtures``)."""
+    return FIXTURES_DIR
+
+
+@pytest.fixture
+def corpus_dir() -> Path:
+    """The shared recorded corpus (``$LUXX_CORPUS`` or ``<repo>/../shared/corpus``)."""
+    return require_corpus()
+
+
+@pytest.fixture
+def llm_server() -> Iterator[LLMServer]:
+    """A fresh OpenAI-compatible server on 127.0.0.1 for this test.
+
+    ``.base_url`` ends in ``/v1``; script it with ``.enqueue(...)`` / ``.script(fn)``; inspect
+    ``.requests``, ``.disconnects``, ``.wait_for_disconnect(timeout)``.
+    """
+    with LLMServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def server_process() -> Iterator[ServerProcess]:
+    """The same server as a child process, for Jupyter kernels; shared by a module.
+
+    Call ``.reset()`` at the start of a test that depends on its queue or its records.
+    """
+    proc = ServerProcess.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
