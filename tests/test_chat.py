@@ -81,8 +81,15 @@ def test_stream_events_have_the_spec_shapes(llm_server):
     events = asyncio.run(collect(make_chat(llm_server), "hi"))
     assert [e.name for e in events] == ["process_step"] * 3 + ["done"]
     first, last_text = events[0], events[2]
-    assert first.data == {"step": {"id": "step-1", "index": 1, "type": "thinking", "content": "hmm"}}
-    assert last_text.data["step"] == {"id": "step-2", "index": 2, "type": "text", "content": "abcdefgh"}
+    assert first.data == {
+        "step": {"id": "step-1", "index": 1, "type": "thinking", "content": "hmm"}
+    }
+    assert last_text.data["step"] == {
+        "id": "step-2",
+        "index": 2,
+        "type": "text",
+        "content": "abcdefgh",
+    }
     assert events[1].data["step"]["content"] == "abcd"  # each event is a snapshot of its time
     done = events[-1].data
     assert set(done) == {"message_id", "token_count", "usage"}
@@ -95,7 +102,7 @@ def test_stream_events_have_the_spec_shapes(llm_server):
 def test_non_ascii_is_kept_in_sse():
     from luxx_nb.events import ErrorEvent
 
-    assert "data: {\"content\": \"héllo ✓\"}" in ErrorEvent(message="héllo ✓").sse()
+    assert 'data: {"content": "héllo ✓"}' in ErrorEvent(message="héllo ✓").sse()
 
 
 def test_token_count_estimated_without_usage(llm_server):
@@ -157,7 +164,7 @@ def test_two_slow_tools_overlap(llm_server):
     reply = make_chat(llm_server, tools=[slow]).send("go")
     elapsed = time.perf_counter() - start
     assert elapsed < 1.8, elapsed
-    assert sorted(s.content for s in reply.steps if s.type == "tool_result") == ['a', 'b']
+    assert sorted(s.content for s in reply.steps if s.type == "tool_result") == ["a", "b"]
 
 
 def test_failing_malformed_and_unknown_calls_become_failed_results(llm_server):
@@ -217,9 +224,7 @@ def test_error_event_mid_stream_keeps_text(llm_server):
 
 
 def test_stream_ending_early_is_an_error_that_keeps_text(llm_server):
-    llm_server.enqueue(
-        sse([{"choices": [{"index": 0, "delta": {"content": "Half"}}]}], done=False)
-    )
+    llm_server.enqueue(sse([{"choices": [{"index": 0, "delta": {"content": "Half"}}]}], done=False))
     chat = make_chat(llm_server)
     reply = chat.send("hi")
     assert reply.text == "Half" and "ended before" in reply.error
@@ -322,7 +327,10 @@ def test_thinking_is_sent_back_in_a_tool_round(llm_server):
                                         {
                                             "index": 0,
                                             "id": "c1",
-                                            "function": {"name": "add", "arguments": '{"a":1,"b":2}'},
+                                            "function": {
+                                                "name": "add",
+                                                "arguments": '{"a":1,"b":2}',
+                                            },
                                         }
                                     ]
                                 },
@@ -355,7 +363,11 @@ def test_settings_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("LUXX_MODEL", "m1")
     monkeypatch.setenv("LUXX_API_KEY", "sk-luxx")
     endpoint = resolve_endpoint()
-    assert (endpoint.base_url, endpoint.model, endpoint.api_key) == ("http://luxx/v1", "m1", "sk-luxx")
+    assert (endpoint.base_url, endpoint.model, endpoint.api_key) == (
+        "http://luxx/v1",
+        "m1",
+        "sk-luxx",
+    )
     assert resolve_endpoint("m2", "http://x/v1", "k").base_url == "http://x/v1"
 
 
