@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The main job: install luxx_nb with its offline model, stream one answer in the terminal, then
+# open the quickstart notebook in JupyterLab. With no API key set, a tiny local model answers.
+# Usage: ./run.sh ["your prompt"]      (LUXX_NO_LAB=1 skips JupyterLab)
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV="${LUXX_VENV:-.venv}"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet -e ".[local]" jupyterlab 2>&1 | grep -v "is ignored" || true
+"$VENV/bin/python" -m luxx_nb "${1:-In two sentences, what is a Jupyter notebook?}"
+if [ -z "${LUXX_NO_LAB:-}" ]; then
+    echo
+    echo "Opening notebooks/quickstart.ipynb in JupyterLab (Ctrl-C to stop)..."
+    exec "$VENV/bin/jupyter" lab notebooks/quickstart.ipynb
+fi
