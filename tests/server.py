@@ -969,9 +969,13 @@ class ServerProcess:
         if script is not None:
             cmd += ["--script", str(script)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], timeout)
-        line = proc.stdout.readline().strip() if ready else ""
+        stdout = proc.stdout
+        assert stdout is not None
+        lines: list[str] = []  # read in a thread: select() on pipes is POSIX-only
+        reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        line = lines[0].strip() if lines else ""
         if not line.startswith("http://"):
             proc.kill()
             proc.wait()
