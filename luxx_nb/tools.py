@@ -36,6 +36,7 @@ __all__ = [
     "ToolContext",
     "ToolOutput",
     "invoke",
+    "make_tool",
     "namespace_tools",
     "registered_tools",
     "tool",
@@ -293,7 +294,7 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     if not schema or kind == "null" or (isinstance(kind, list) and "null" in kind):
         return schema
     if kind is None:
-        return {"anyOf": [schema, {"type": "null"}]}
+        return {"anyOf": [*schema.get("anyOf", [schema]), {"type": "null"}]}
     result = {**schema, "type": [*(kind if isinstance(kind, list) else [kind]), "null"]}
     if "enum" in schema and None not in schema["enum"]:
         result["enum"] = [*schema["enum"], None]

@@ -119,6 +119,7 @@ def test_schema_literal_enum_and_nullable():
         e: str | None,
         g: Optional[Literal["x"]],  # noqa: UP045
         h: list[Unit | None],
+        i: int | str | None,
     ) -> None:
         """Doc."""
 
@@ -130,8 +131,9 @@ def test_schema_literal_enum_and_nullable():
         "e": {"type": ["string", "null"]},
         "g": {"type": ["string", "null"], "enum": ["x", None]},
         "h": {"type": "array", "items": {"type": ["string", "null"], "enum": ["c", "f", None]}},
+        "i": {"anyOf": [{"type": "integer"}, {"type": "string"}, {"type": "null"}]},
     }
-    assert params(f)["required"] == ["a", "b", "c", "d", "e", "g", "h"]
+    assert params(f)["required"] == ["a", "b", "c", "d", "e", "g", "h", "i"]
 
 
 def test_schema_defaults():
@@ -843,3 +845,17 @@ def test_builtin_tools_filter_a_plain_mapping_and_default_context():
     assert list_variables(plain) == "ok (int): 1"
     assert get_variable("OPENAI_API_KEY", plain)["success"] is False  # type: ignore[index]
     assert "no variables" in list_variables(ToolContext())
+
+
+def test_union_arguments():
+    @tool
+    def pick(value: int | str, maybe: float | None = None) -> str:
+        """Pick."""
+        return f"{value!r} {maybe!r}"
+
+    assert run(pick, '{"value": "x"}').content == "'x' None"
+    assert run(pick, '{"value": 3, "maybe": 2}').content == "3 2.0"
+    assert error_of(run(pick, '{"value": true}')).endswith(
+        "'value' must be an integer or a string, got true"
+    )
+    assert "'maybe' must be a number or null" in error_of(run(pick, '{"value": 1, "maybe": "2"}'))

@@ -122,8 +122,10 @@ class ChunkParser:
             choice = _first_choice(choices)
             if choice is not None:
                 self._choice(choice, out)
-        elif chunk.get("content") is not None or isinstance(chunk.get("message"), dict):
-            self._content(chunk.get("content") or chunk["message"].get("content"), out)
+        elif "content" in chunk:
+            self._content(chunk["content"], out)
+        elif isinstance(chunk.get("message"), dict):
+            self._content(chunk["message"].get("content"), out)
         usage = chunk.get("usage")
         if not isinstance(usage, dict):
             usage = (chunk.get("x_groq") or {}).get("usage")
