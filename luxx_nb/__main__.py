@@ -1,4 +1,4 @@
-"""``python -m luxx_nb "prompt"``: one streamed answer in the terminal (the local model by default)."""
+"""``python -m luxx_nb "prompt"``: one streamed answer in the terminal (local model by default)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import sys
 from .chat import Chat
 from .render.text import TextRenderer
 
+DEFAULT_PROMPT = "In two sentences, what is a Jupyter notebook?"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m luxx_nb", description=__doc__)
-    parser.add_argument("prompt", nargs="?", default="In two sentences, what is a Jupyter notebook?")
+    parser.add_argument("prompt", nargs="?", default=DEFAULT_PROMPT)
     parser.add_argument("-m", "--model", help="model name; 'local' (default without a key)")
     parser.add_argument("--base-url", help="OpenAI-compatible endpoint")
     parser.add_argument("--temperature", type=float, default=None)

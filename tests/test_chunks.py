@@ -136,7 +136,7 @@ def test_tool_call_fragments_by_index():
 
 
 def test_repeated_id_and_name_do_not_concatenate():
-    calls = accumulate([ToolCallDelta(0, "a", "get", "{")] + [ToolCallDelta(0, "a", "get", "}")])
+    calls = accumulate([ToolCallDelta(0, "a", "get", "{"), ToolCallDelta(0, "a", "get", "}")])
     assert calls == [("a", "get", "{}")]
 
 
