@@ -18,7 +18,10 @@ ROWS = [
         "",
         [],
         None,
-        'The provider sent data that is not valid JSON: \'{"id":"chatcmpl-fx22","object":"chat.completion.chunk","created":1700000000,"model":"fixture-model","choices":[{"index":0,"delta":{"content":"garbage"},"finish_reason":null}]\'',
+        "The provider sent data that is not valid JSON: '"
+        '{"id":"chatcmpl-fx22","object":"chat.completion.chunk","created":1700000000,'
+        '"model":"fixture-model","choices":[{"index":0,"delta":{"content":"garbage"},'
+        '"finish_reason":null}]' + "'",
     ),
     (
         "broken_truncated.sse",
