@@ -1,0 +1,167 @@
+"""``%%luxx`` in a real Jupyter kernel (nbclient / jupyter_client) against the loopback server."""
+
+from __future__ import annotations
+
+import json
+import queue
+import time
+
+import nbformat
+import pytest
+from jupyter_client.manager import start_new_kernel
+from nbclient import NotebookClient
+from server import text_stream, tool_call_stream
+
+KEY = "sk-canary-magic-5f1e2d3c4b5a69788796a5b4"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def run_notebook(cells, **kwargs):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    client = NotebookClient(nb, kernel_name="python3", timeout=120, store_widget_state=True, **kwargs)
+    client.execute()
+    return nb
+
+
+def widget_texts(nb):
+    """Every string value held by the notebook's saved widget state, joined."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    return json.dumps(state, ensure_ascii=False)
+
+
+def luxx(server, body, extra=""):
+    return (
+        f"%%luxx --model test-model --base-url {server.base_url} --api-key-env LUXX_TEST_KEY {extra}\n"
+        + body
+    )
+
+
+@pytest.fixture
+def key_env(monkeypatch):
+    monkeypatch.setenv("LUXX_TEST_KEY", KEY)
+
+
+def test_cells_read_variables_continue_and_keep_the_key_out(llm_server, key_env):
+    llm_server.enqueue(
+        tool_call_stream([("list_variables", {})]),
+        tool_call_stream([("get_variable", {"name": "sales"})]),
+        text_stream("Sales has columns region and amount."),
+        text_stream("The total is 60."),
+    )
+    nb = run_notebook(
+        [
+            "%load_ext luxx_nb",
+            "import pandas as pd\n"
+            "sales = pd.DataFrame({'region': ['north', 'south', 'east'], 'amount': [10, 20, 30]})\n"
+            "db_password = 'hunter2-canary'",
+            luxx(llm_server, "What is in sales?"),
+            luxx(llm_server, "And the total?"),
+            "%luxx history",
+        ]
+    )
+    first, second = nb.cells[2], nb.cells[3]
+    for cell in (first, second):
+        kinds = [o.output_type for o in cell.outputs]
+        assert "error" not in kinds, cell.outputs
+        bundles = [o.data for o in cell.outputs if o.output_type == "display_data"]
+        assert any("application/vnd.jupyter.widget-view+json" in b for b in bundles)
+    requests = llm_server.requests
+    assert len(requests) == 4
+    assert all(r.headers["authorization"] == f"Bearer {KEY}" for r in requests)
+    listing = requests[1].body["messages"][-1]["content"]
+    assert "sales" in listing and "DataFrame" in listing
+    assert "db_password" not in listing and "hunter2" not in json.dumps(requests[1].body)
+    table = requests[2].body["messages"][-1]["content"]
+    assert "region" in table and "north" in table  # the tool saw the earlier cell's DataFrame
+    roles = [m["role"] for m in requests[3].body["messages"]]
+    assert roles == ["user", "assistant", "tool", "assistant", "tool", "assistant", "user"]
+    state = widget_texts(nb)
+    assert "Sales has columns region and amount." in state and "The total is 60." in state
+    assert state.index("get_variable") < state.index("The total is 60.")
+    history = "".join(o.get("text", "") for o in nb.cells[4].outputs)
+    assert "And the total?" in history and "The total is 60." in history
+    saved = nbformat.writes(nb)
+    assert KEY not in saved and KEY[8:] not in saved
+
+
+def test_cell_magic_help_lists_the_options():
+    nb = run_notebook(["%load_ext luxx_nb", "%%luxx?\n"])
+    help_text = json.dumps([o for c in nb.cells for o in c.outputs])
+    for option in ("--model", "--api-key-env", "--no-thinking", "--tools", "--chat", "--new"):
+        assert option in help_text
+
+
+def test_config_traits_and_named_chats(llm_server):
+    llm_server.enqueue(text_stream("A1"), text_stream("B1"), text_stream("A2"))
+    base = llm_server.base_url
+    nb = run_notebook(
+        [
+            "%load_ext luxx_nb",
+            f"%config LuxxMagics.base_url = '{base}'\n%config LuxxMagics.model = 'cfg-model'",
+            "%%luxx --chat a --no-tools\nfirst a",
+            "%%luxx --chat b --no-tools --temperature 0.5\nfirst b",
+            "%%luxx --chat a --no-tools\nsecond a",
+            "%luxx config",
+        ]
+    )
+    bodies = [r.body for r in llm_server.requests]
+    assert [b["model"] for b in bodies] == ["cfg-model"] * 3
+    assert bodies[1]["temperature"] == 0.5 and "temperature" not in bodies[0]
+    assert [m["content"] for m in bodies[2]["messages"]] == ["first a", "A1", "second a"]
+    assert "tools" not in bodies[0]
+    config_text = "".join(o.get("text", "") for o in nb.cells[5].outputs)
+    assert "cfg-model" in config_text and "conversations: a, b" in config_text
+
+
+def test_interrupt_closes_the_stream_and_the_next_cell_works(llm_server):
+    llm_server.enqueue(text_stream("word " * 200, fragment_size=5, delay=0.05), text_stream("next"))
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        execute(kc, "%load_ext luxx_nb")
+        kc.execute(luxx_cell(llm_server, "long answer please"))
+        time.sleep(1.5)
+        km.interrupt_kernel()
+        reply = wait_reply(kc, timeout=15)
+        assert reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        assert llm_server.wait_for_disconnect(timeout=5)
+        outputs = execute(kc, luxx_cell(llm_server, "are you there?"))
+        assert not [o for o in outputs if o["msg_type"] == "error"], outputs
+        history = execute(kc, "%luxx history")
+        text = "".join(o["content"].get("text", "") for o in history if o["msg_type"] == "stream")
+        assert "[assistant]\nword word" in text  # the partial answer was kept
+        assert text.rstrip().endswith("next")
+        sent = llm_server.requests[1].body["messages"]
+        assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def luxx_cell(server, body):
+    return f"%%luxx --model test-model --base-url {server.base_url} --no-tools\n{body}"
+
+
+def wait_reply(kc, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = kc.get_shell_msg(timeout=max(deadline - time.monotonic(), 0.1))
+        if msg["msg_type"] == "execute_reply":
+            return msg
+
+
+def execute(kc, code, timeout=60):
+    """Run ``code``; return its IOPub messages (assert it did not fail to reply)."""
+    msg_id = kc.execute(code)
+    outputs, deadline = [], time.monotonic() + timeout
+    while True:
+        try:
+            msg = kc.get_iopub_msg(timeout=max(deadline - time.monotonic(), 0.1))
+        except queue.Empty as exc:
+            raise AssertionError(f"no idle after {timeout} s: {outputs}") from exc
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return outputs
+        outputs.append(msg)
