@@ -66,6 +66,7 @@ class Endpoint:
     api_key: str | None = field(default=None, repr=False)
     model: str | None = None
     local_path: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def local(self) -> bool:
@@ -223,19 +224,29 @@ class Chat:
             _call(renderers, "finish", state, message, error.detail if error else None)
 
     async def _turn_events(self, turn: Turn) -> AsyncIterator[Event]:
+        endpoint = self.endpoint
         try:
-            endpoint = await self._ready_endpoint()
-        except ConfigError as exc:
-            turn.error = ErrorEvent(message=str(exc), kind="config")
+            if endpoint.local:
+                async for item in self._start_local():
+                    if isinstance(item, Endpoint):
+                        endpoint = item
+                    else:
+                        yield item
+            elif not endpoint.model:
+                raise ConfigError(
+                    f"No model is set for {redact_url(endpoint.base_url or '')}: pass model=..., "
+                    "set LUXX_MODEL, or use %config LuxxMagics.model = '...'."
+                )
+        except Exception as exc:  # a setting, or the local server that would not start
+            kind = "config" if isinstance(exc, ConfigError) else "local"
+            turn.error = ErrorEvent(message=str(exc), kind=kind)
             yield turn.error
             return
-        except Exception as exc:  # the local server failed to start
-            turn.error = ErrorEvent(message=str(exc), kind="local")
-            yield turn.error
-            return
-        if endpoint.local:
-            yield StatusEvent(state="local_ready", detail=endpoint.model or "")
-        provider = OpenAIProvider(base_url=endpoint.base_url or "", api_key=endpoint.api_key)
+        provider = OpenAIProvider(
+            base_url=endpoint.base_url or "",
+            api_key=endpoint.api_key,
+            headers=dict(endpoint.headers),
+        )
         if self.timeout is not None:
             provider.timeout = (
                 self.timeout
@@ -264,19 +275,32 @@ class Chat:
         ):
             yield event
 
-    async def _ready_endpoint(self) -> Endpoint:
-        endpoint = self.endpoint
-        if not endpoint.local:
-            if not endpoint.model:
-                raise ConfigError(
-                    f"No model is set for {redact_url(endpoint.base_url or '')}: pass model=..., "
-                    "set LUXX_MODEL, or use %config LuxxMagics.model = '...'."
-                )
-            return endpoint
-        from .local import ensure_local_server
+    async def _start_local(self) -> AsyncIterator[StatusEvent | Endpoint]:
+        """Start (or reuse) the local server off the loop, passing on its progress."""
+        from .local import HTTP_HEADERS, ensure_local_server
 
-        server = await asyncio.to_thread(ensure_local_server, endpoint.local_path)
-        return Endpoint(base_url=server.base_url, api_key=None, model=server.model_name)
+        loop = asyncio.get_running_loop()
+        progress: asyncio.Queue[str] = asyncio.Queue()
+
+        def report(message: str) -> None:
+            loop.call_soon_threadsafe(progress.put_nowait, message)
+
+        starting = asyncio.ensure_future(
+            asyncio.to_thread(ensure_local_server, self.endpoint.local_path, report)
+        )
+        while not starting.done() or not progress.empty():
+            message = asyncio.ensure_future(progress.get())
+            done, _ = await asyncio.wait({starting, message}, return_when=asyncio.FIRST_COMPLETED)
+            if message in done:
+                yield StatusEvent(state="starting_local", detail=message.result())
+            else:
+                message.cancel()
+        server = starting.result()
+        yield Endpoint(
+            base_url=server.base_url,
+            model=server.model_name,
+            headers=HTTP_HEADERS,
+        )
 
     def _context(self, call_id: str) -> ToolContext:
         from .namespace import NamespaceView

