@@ -19,7 +19,9 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 def run_notebook(cells, **kwargs):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
-    client = NotebookClient(nb, kernel_name="python3", timeout=120, store_widget_state=True, **kwargs)
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=120, store_widget_state=True, **kwargs
+    )
     client.execute()
     return nb
 
@@ -31,10 +33,8 @@ def widget_texts(nb):
 
 
 def luxx(server, body, extra=""):
-    return (
-        f"%%luxx --model test-model --base-url {server.base_url} --api-key-env LUXX_TEST_KEY {extra}\n"
-        + body
-    )
+    options = f"--model test-model --base-url {server.base_url} --api-key-env LUXX_TEST_KEY"
+    return f"%%luxx {options} {extra}\n{body}"
 
 
 @pytest.fixture
