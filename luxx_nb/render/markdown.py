@@ -11,11 +11,11 @@ how a prompt injection exfiltrates data, and a link needs a click.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 from xml.etree.ElementTree import Element, tostring
 
@@ -75,25 +75,30 @@ _CLASSES = {
 }
 
 
-_CLEANER = nh3.Cleaner(
-    tags=_HTML_TAGS | _MATHML_TAGS,
-    clean_content_tags={"script", "style", "iframe", "object", "embed", "template"},
-    attributes=_ATTRIBUTES,
-    tag_attribute_values={"th": {"style": _ALIGN}, "td": {"style": _ALIGN}},
-    set_tag_attribute_values={"a": {"target": "_blank"}},
-    link_rel="noopener noreferrer",
-    url_schemes={"http", "https", "mailto"},
-    allowed_classes=_CLASSES,
-    strip_comments=True,
+_CLEAN_OPTIONS: dict[str, Any] = {
+    "tags": _HTML_TAGS | _MATHML_TAGS,
+    "clean_content_tags": {"script", "style", "iframe", "object", "embed", "template"},
+    "attributes": _ATTRIBUTES,
+    "tag_attribute_values": {"th": {"style": _ALIGN}, "td": {"style": _ALIGN}},
+    "set_tag_attribute_values": {"a": {"target": "_blank"}},
+    "link_rel": "noopener noreferrer",
+    "url_schemes": {"http", "https", "mailto"},
+    "allowed_classes": _CLASSES,
+    "strip_comments": True,
+}
+_clean: Callable[[str], str] = (
+    nh3.Cleaner(**_CLEAN_OPTIONS).clean
+    if hasattr(nh3, "Cleaner")  # nh3 >= 0.3 builds the allow-list once
+    else functools.partial(nh3.clean, **_CLEAN_OPTIONS)
 )
 
 
 def sanitize_html(fragment: str) -> str:
     """Keep only the tags, attributes, classes and URL schemes this module itself emits."""
-    return _CLEANER.clean(fragment)
+    return _clean(fragment)
 
 
-@lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=64)
 def _lexer(language: str) -> Lexer | None:
     try:
         return get_lexer_by_name(language, stripnl=False, ensurenl=True)
@@ -150,7 +155,7 @@ def _render_image(self: Any, tokens: Sequence[Token], idx: int, options: Any, en
     return f'<a href="{src}">{html.escape(alt)}</a>'
 
 
-@lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=1)
 def markdown_parser() -> MarkdownIt:
     """The one configured parser: CommonMark + tables + strikethrough + dollar math."""
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})

@@ -1,0 +1,45 @@
+"""Plain-text pieces shared by the widget and text views: call titles, JSON, previews."""
+
+from __future__ import annotations
+
+import json
+
+__all__ = ["call_title", "first_lines", "pretty_json", "shorten"]
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` on one line, cut to ``limit`` characters with an ellipsis."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def call_title(name: str, arguments: str, limit: int = 60) -> str:
+    """``get_weather(city="Paris")``: the call as a person would write it, cut to ``limit``."""
+    try:
+        parsed = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        inner = ", ".join(
+            f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in parsed.items()
+        )
+    else:
+        inner = arguments
+    return shorten(f"{name}({inner})", limit)
+
+
+def pretty_json(text: str) -> str:
+    """Indented JSON when ``text`` parses, else ``text`` unchanged."""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+def first_lines(text: str, count: int = 3, width: int = 100) -> list[str]:
+    """The first ``count`` non-blank lines, each cut to ``width``; "…" marks what was left."""
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    shown = [shorten(line, width) if len(line) > width else line for line in lines[:count]]
+    if len(lines) > count and shown:
+        shown[-1] += " …"
+    return shown

@@ -1,0 +1,147 @@
+"""A plain-text view of a run, for terminals and notebooks converted to text.
+
+Text streams as it comes; thinking is a prefixed block; tools and errors get one line each;
+a status line closes the run. Colors only when the stream is a terminal, so captured output
+and nbconvert text stay free of ANSI escapes.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from typing import TextIO
+
+from luxx_nb.events import (
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    StatusEvent,
+    StepEvent,
+    TextStep,
+    ThinkingStep,
+    ToolCallStep,
+    ToolResultStep,
+)
+from luxx_nb.render.formatting import call_title, first_lines
+
+__all__ = ["TextRenderer"]
+
+THINKING_PREFIX = "│ "
+
+_LINES = re.compile(r"[^\n]*\n|[^\n]+")
+
+_DIM, _RED, _GREEN, _BOLD, _RESET = "\x1b[2m", "\x1b[31m", "\x1b[32m", "\x1b[1m", "\x1b[0m"
+
+
+class TextRenderer:
+    """A ``Renderer`` that prints; ``stream`` defaults to ``sys.stdout`` at the time of use."""
+
+    def __init__(self, stream: TextIO | None = None, *, color: bool | None = None) -> None:
+        self._stream = stream
+        self._color = color
+        self.model = ""
+        self._started = time.monotonic()
+        self._step: int | None = None
+        self._kind = ""
+        self._at_line_start = True
+        self._chars = 0
+        self._tokens: int | None = None
+        self._errors = 0
+        self._tools: dict[str, str] = {}
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream if self._stream is not None else sys.stdout
+
+    def start(self, *, model: str, local: bool = False) -> None:
+        self.model, self._started = model, time.monotonic()
+        if local:
+            self._line("(answer from a tiny local model running on this machine)", _DIM)
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, StepEvent):
+            self._on_step(event)
+        elif isinstance(event, ErrorEvent):
+            self._line(f"Error: {event.message}", _RED)
+            self._errors += 1
+        elif isinstance(event, DoneEvent):
+            usage = event.usage
+            self._tokens = usage.completion_tokens or usage.total_tokens or event.token_count
+        elif isinstance(event, StatusEvent) and event.state == "retrying":
+            self._line(f"… retrying {event.detail}".rstrip(), _DIM)
+
+    def finish(self, state: str, message: str | None = None, detail: str | None = None) -> None:
+        if state == "error" and message and not self._errors:
+            self._line(f"Error: {message}", _RED)
+        elapsed = time.monotonic() - self._started
+        tokens = f"{self._tokens:,} tokens" if self._tokens else f"~{self._chars // 4:,} tokens"
+        parts = [self.model or "luxx", state, f"{elapsed:.1f} s", tokens]
+        self._line(" · ".join(parts), _DIM)
+
+    def _on_step(self, event: StepEvent) -> None:
+        step = event.step
+        if isinstance(step, (ThinkingStep, TextStep)):
+            if step.index != self._step:
+                self._begin(step.index, step.type)
+            self._chars += len(event.delta)
+            self._write_growing(event.delta)
+        elif isinstance(step, ToolCallStep):
+            self._tools[step.id] = step.name
+            self._chars += len(step.arguments)
+            self._line(f"→ {call_title(step.name, step.arguments, limit=120)}")
+        elif isinstance(step, ToolResultStep):
+            name = self._tools.get(step.id_ref, step.name)
+            lines = first_lines(step.content) or ["(empty)"]
+            mark, color = ("✓", _GREEN) if step.success else ("✗", _RED)
+            self._line(
+                f"{mark} {name}: " + "\n  ".join(lines if step.success else lines[:1]), color
+            )
+
+    def _begin(self, index: int, kind: str) -> None:
+        """A new thinking or text step starts on a fresh line, a blank one after thinking."""
+        if self._step is not None or not self._at_line_start:
+            self._end_line()
+            if self._kind == "thinking" and kind == "text":
+                self._write("\n")
+        self._step, self._kind = index, kind
+
+    def _write_growing(self, fragment: str) -> None:
+        if self._kind != "thinking":
+            self._write(fragment)
+            self._at_line_start = fragment.endswith("\n") if fragment else self._at_line_start
+            return
+        for piece in _LINES.findall(fragment):
+            ends = piece.endswith("\n")
+            if self._at_line_start:
+                prefix = THINKING_PREFIX.rstrip() if piece == "\n" else THINKING_PREFIX
+                self._write(self._paint(prefix, _DIM))
+            self._write(self._paint(piece[:-1] if ends else piece, _DIM) + ("\n" if ends else ""))
+            self._at_line_start = ends
+
+    def _end_line(self) -> None:
+        if not self._at_line_start:
+            self._write("\n")
+            self._at_line_start = True
+
+    def _line(self, text: str, style: str = "") -> None:
+        """A line of its own, after whatever streamed before it."""
+        self._end_line()
+        self._write(self._paint(text, style) + "\n")
+        self._step, self._kind = None, ""
+
+    def _paint(self, text: str, style: str) -> str:
+        color = self._color if self._color is not None else _isatty(self.stream)
+        return f"{style}{text}{_RESET}" if color and style and text else text
+
+    def _write(self, text: str) -> None:
+        stream = self.stream
+        stream.write(text)
+        stream.flush()
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -1,0 +1,267 @@
+"""The live widget tree of a run, and a view that collects the runs of one chat.
+
+``RunWidget`` is a ``Renderer``: it turns events into widgets and never calls a provider or
+runs a tool. Fragments are buffered and flushed at most 30 times a second (the first one at
+once), because a per-token update floods IOPub and jupyter_server drops output above about
+1,000 messages a second (FIELD-NOTES). Each flush changes its widgets inside ``hold_sync``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets
+
+from luxx_nb.events import (
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    StatusEvent,
+    StepEvent,
+    TextStep,
+    ThinkingStep,
+    ToolCallStep,
+    ToolResultStep,
+)
+from luxx_nb.render.parts import ErrorView, ToolCallView, status_html
+from luxx_nb.render.stream import StreamWidget
+
+__all__ = ["ChatView", "RunWidget"]
+
+FLUSH_INTERVAL = 1 / 30
+"""Seconds between two flushes of one run: at most 30 view updates a second."""
+
+
+class _Throttle:
+    """Call ``callback`` soon after a poke, at most once per ``interval`` seconds."""
+
+    def __init__(self, callback: Callable[[], None], interval: float) -> None:
+        self._callback = callback
+        self._interval = interval
+        self._handle: asyncio.TimerHandle | None = None
+        self._last = float("-inf")
+
+    def poke(self) -> None:
+        if self._handle is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop to wait on: render now if due, else at the next poke
+            if time.monotonic() - self._last >= self._interval:
+                self.run()
+            return
+        delay = max(0.0, self._last + self._interval - time.monotonic())
+        self._handle = loop.call_later(delay, self.run)
+
+    def run(self) -> None:
+        self.cancel()
+        self._last = time.monotonic()
+        self._callback()
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+class RunWidget(ipywidgets.VBox):
+    """One run, live: a status line, then one child per step in order."""
+
+    def __init__(self, *, model: str = "", local: bool = False, **kwargs: Any) -> None:
+        self._status = ipywidgets.HTML()
+        super().__init__(children=(self._status,), **kwargs)
+        self.add_class("luxx-run")
+        self.model_name = model
+        self.local = local
+        self._state = "idle"
+        self._detail = ""
+        self._started: float | None = None
+        self._ended: float | None = None
+        self._tokens: int | None = None
+        self._views: dict[int, ipywidgets.Widget] = {}
+        self._calls: dict[str, ToolCallView] = {}
+        self._thinking: dict[StreamWidget, float] = {}
+        self._dirty: set[StreamWidget] = set()
+        self._chars = 0
+        self._errors = 0
+        self._finished = False
+        self._throttle = _Throttle(self._flush, FLUSH_INTERVAL)
+        self._tick: asyncio.TimerHandle | None = None
+        self._status.value = self._status_html()
+
+    def __repr__(self) -> str:
+        return f"<luxx run: {self.model_name}>" if self.model_name else "<luxx run>"
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def start(self, *, model: str, local: bool = False) -> None:
+        self.model_name, self.local = model, local
+        self._state, self._started = "connecting", time.monotonic()
+        self._status.value = self._status_html()
+        self._schedule_tick()
+
+    def handle(self, event: Event) -> None:
+        if self._finished:
+            return
+        if isinstance(event, StepEvent):
+            self._on_step(event)
+        elif isinstance(event, StatusEvent):
+            self._state, self._detail = event.state, event.detail
+        elif isinstance(event, ErrorEvent):
+            self._add(ErrorView(event.message, event.detail))
+            self._errors += 1
+        elif isinstance(event, DoneEvent):
+            usage = event.usage
+            self._tokens = usage.completion_tokens or usage.total_tokens or event.token_count
+        self._throttle.poke()
+
+    def finish(self, state: str, message: str | None = None, detail: str | None = None) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._throttle.cancel()
+        if self._tick is not None:
+            self._tick.cancel()
+        self._state, self._detail = state, ""
+        self._ended = time.monotonic()
+        if state == "error" and message and not self._errors:
+            self._add(ErrorView(message, detail))
+        streams = [view for view in self._views.values() if isinstance(view, StreamWidget)]
+        with _holding(self, self._status, *streams):
+            for stream in streams:
+                stream.finalize()
+            self._close_thinking()
+            self._status.value = self._status_html()
+        self._dirty.clear()
+
+    def _on_step(self, event: StepEvent) -> None:
+        step = event.step
+        if isinstance(step, (ThinkingStep, TextStep)):
+            if self._state != "streaming":
+                self._state, self._detail = "streaming", ""
+            view = self._views.get(step.index)
+            if view is None:
+                if isinstance(step, TextStep):
+                    self._close_thinking()
+                view = self._add(StreamWidget("thinking" if step.type == "thinking" else "text"))
+                self._views[step.index] = view
+                if step.type == "thinking":
+                    self._thinking[view] = time.monotonic()
+            assert isinstance(view, StreamWidget)
+            fragment = event.delta
+            if not fragment and len(step.content) > view.chars:  # a snapshot, not a delta
+                fragment = step.content[view.chars :]
+            view.append(fragment)
+            self._chars += len(fragment)
+            self._dirty.add(view)
+        elif isinstance(step, ToolCallStep):
+            self._close_thinking()
+            call = self._calls.get(step.id)
+            if call is None:
+                self._calls[step.id] = self._views[step.index] = self._add(ToolCallView(step))
+                self._chars += len(step.arguments)
+            else:
+                call.set_call(step)
+        elif isinstance(step, ToolResultStep):
+            call = self._calls.get(step.id_ref)
+            if call is None:
+                call = self._views[step.index] = self._add(ToolCallView(name=step.name))
+            call.set_result(step)
+
+    def _add(self, view: Any) -> Any:
+        with self.hold_sync():
+            self.children = (*self.children, view)
+        return view
+
+    def _close_thinking(self) -> None:
+        """Collapse thinking that has stopped: the answer (or a tool call) has started."""
+        now = time.monotonic()
+        for view, since in list(self._thinking.items()):
+            with view.hold_sync():
+                view.expanded = False
+                view.label = f"Thought for {max(1, round(now - since))} s"
+            del self._thinking[view]
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        with _holding(self._status, *dirty):
+            for stream in dirty:
+                stream.flush()
+            self._status.value = self._status_html()
+
+    def _schedule_tick(self) -> None:
+        """Tick the elapsed-seconds clock once a second, through the same throttle."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+
+        def tick() -> None:
+            if not self._finished:
+                self._throttle.poke()
+                self._tick = loop.call_later(1.0, tick)
+
+        self._tick = loop.call_later(1.0, tick)
+
+    def _status_html(self) -> str:
+        return status_html(
+            model=self.model_name,
+            state=self._state,
+            detail=self._detail,
+            elapsed=self._elapsed(),
+            tokens=self._tokens,
+            estimate=self._chars // 4,
+            final=self._finished,
+            local=self.local,
+        )
+
+    def _elapsed(self) -> float | None:
+        if self._started is None:
+            return None
+        return (self._ended or time.monotonic()) - self._started
+
+
+@contextlib.contextmanager
+def _holding(*widgets: ipywidgets.Widget) -> Any:
+    """``hold_sync`` on several widgets at once: their changes leave as one message each."""
+    with contextlib.ExitStack() as stack:
+        for widget in widgets:
+            stack.enter_context(widget.hold_sync())
+        yield
+
+
+class ChatView(ipywidgets.VBox):
+    """The runs of one chat, as a widget to place anywhere (a cell, a sidebar, a layout)."""
+
+    def __init__(self, chat: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_class("luxx-chat")
+        if chat is not None:
+            chat.add_view(self)
+
+    def __repr__(self) -> str:
+        return "<luxx chat view>"
+
+    def open_run(self, *, model: str, local: bool = False) -> RunWidget:
+        """A new run at the bottom of this view; the chat renders the run into it."""
+        run = RunWidget(model=model, local=local)
+        self.children = (*self.children, run)
+        return run
+
+    def clear(self) -> None:
+        """Remove every run shown so far, closing their widgets in the kernel and the page."""
+        runs, self.children = self.children, ()
+        for run in runs:
+            _close_tree(run)
+
+
+def _close_tree(widget: ipywidgets.Widget) -> None:
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()
