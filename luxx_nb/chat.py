@@ -175,11 +175,18 @@ class Chat:
     def send(self, prompt: str, *, display: bool | None = None) -> Reply:
         """Ask, wait for the whole answer, return it. Works inside a running notebook cell."""
         renderers = self._renderers(display)
-        return run_sync(self._collect(prompt, renderers))
+        try:
+            return run_sync(self._collect(prompt, renderers))
+        finally:
+            _call([r for r in renderers if hasattr(r, "publish")], "publish")
 
     async def asend(self, prompt: str, *, display: bool | None = None) -> Reply:
         """The same as ``send``, for async code."""
-        return await self._collect(prompt, self._renderers(display))
+        renderers = self._renderers(display)
+        try:
+            return await self._collect(prompt, renderers)
+        finally:
+            _call([r for r in renderers if hasattr(r, "publish")], "publish")
 
     async def stream(self, prompt: str, *, include_status: bool = False) -> AsyncIterator[Event]:
         """The events of one turn, as the original service sent them (plus status if asked)."""
@@ -332,13 +339,12 @@ class Chat:
 
     def _renderers(self, display: bool | None) -> list[Any]:
         """The views of this run: attached ChatViews, else an inline one in a notebook."""
-        renderers = [
-            view.open_run(model=self.model, local=self.endpoint.local) for view in self._views
-        ]
+        local = self.endpoint.local
+        renderers = [view.open_run(model=self.model, local=local) for view in self._views]
         if display or (display is None and not renderers):
             from .render.live import inline_renderer
 
-            renderer = inline_renderer(model=self.model, force=bool(display))
+            renderer = inline_renderer(model=self.model, local=local, force=bool(display))
             if renderer is not None:
                 renderers.append(renderer)
         return renderers

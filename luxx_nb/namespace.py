@@ -64,7 +64,7 @@ class NamespaceView(Mapping[str, Any]):
         if not self._shown(name):
             raise KeyError(name)
         value = self._data[name]
-        if isinstance(value, types.ModuleType):
+        if _machinery(value):
             raise KeyError(name)
         return value
 
@@ -76,7 +76,7 @@ class NamespaceView(Mapping[str, Any]):
                 value = self._data[name]
             except KeyError:  # deleted meanwhile
                 continue
-            if not isinstance(value, types.ModuleType):
+            if not _machinery(value):
                 yield name
 
     def __len__(self) -> int:
@@ -84,6 +84,16 @@ class NamespaceView(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"<NamespaceView: {len(self)} visible variables>"
+
+
+def _machinery(value: Any) -> bool:
+    """Modules, and what IPython or the kernel put in the namespace (``open``, ``display``…)."""
+    if isinstance(value, types.ModuleType):
+        return True
+    if not callable(value):
+        return False
+    owner = getattr(value, "__module__", None) or ""
+    return owner.split(".")[0] in ("IPython", "ipykernel")
 
 
 def _from(value: Any, module: str, name: str | None = None) -> bool:

@@ -700,6 +700,12 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     owner: LLMServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client closing its idle keep-alive connection is normal, not worth a traceback."""
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
 
 class LLMServer:
     """A scripted OpenAI-compatible server on ``127.0.0.1``, run in a background thread."""
