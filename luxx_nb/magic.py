@@ -60,6 +60,7 @@ class LuxxMagics(Magics):
     system = Unicode(None, allow_none=True, config=True, help="System prompt.")
     temperature = Float(None, allow_none=True, config=True, help="Sampling temperature.")
     max_tokens = Integer(None, allow_none=True, config=True, help="Most tokens per answer.")
+    seed = Integer(None, allow_none=True, config=True, help="Sampling seed, for repeatable runs.")
     thinking = Bool(None, allow_none=True, config=True, help="Ask for thinking (None: default).")
     max_iterations = Integer(10, config=True, help="Most model requests (tool rounds) per cell.")
     tool_timeout = Float(60.0, config=True, help="Seconds a tool may run before it fails.")
@@ -82,6 +83,7 @@ class LuxxMagics(Magics):
     @argument("--system", help="System prompt.")
     @argument("--temperature", type=float, help="Sampling temperature.")
     @argument("--max-tokens", type=int, help="Most tokens in one answer.")
+    @argument("--seed", type=int, help="Sampling seed (with --temperature 0: repeatable answers).")
     @argument(
         "--thinking",
         dest="thinking",
@@ -140,6 +142,8 @@ class LuxxMagics(Magics):
         chat.system = pick("system")
         chat.temperature = pick("temperature")
         chat.max_tokens = pick("max_tokens")
+        seed = pick("seed")
+        chat.extra_body = {"seed": seed} if seed is not None else None
         chat.thinking = pick("thinking")
         chat.max_iterations = pick("max_iterations")
         chat.tool_timeout = self.tool_timeout

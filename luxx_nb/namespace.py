@@ -93,7 +93,11 @@ def _machinery(value: Any) -> bool:
     if not callable(value):
         return False
     owner = getattr(value, "__module__", None) or ""
-    return owner.split(".")[0] in ("IPython", "ipykernel")
+    code = getattr(value, "__code__", None)  # IPython's ``open`` wraps io.open, module and all
+    where = getattr(code, "co_filename", "").replace("\\", "/")
+    return owner.split(".")[0] in ("IPython", "ipykernel") or any(
+        f"/{package}/" in where for package in ("IPython", "ipykernel")
+    )
 
 
 def _from(value: Any, module: str, name: str | None = None) -> bool:

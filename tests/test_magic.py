@@ -72,6 +72,7 @@ def test_cells_read_variables_continue_and_keep_the_key_out(llm_server, key_env)
     listing = requests[1].body["messages"][-1]["content"]
     assert "sales" in listing and "DataFrame" in listing
     assert "db_password" not in listing and "hunter2" not in json.dumps(requests[1].body)
+    assert "open" not in listing  # IPython's own callables are not the user's variables
     table = requests[2].body["messages"][-1]["content"]
     assert "region" in table and "north" in table  # the tool saw the earlier cell's DataFrame
     roles = [m["role"] for m in requests[3].body["messages"]]
@@ -101,7 +102,7 @@ def test_config_traits_and_named_chats(llm_server):
             "%load_ext luxx_nb",
             f"%config LuxxMagics.base_url = '{base}'\n%config LuxxMagics.model = 'cfg-model'",
             "%%luxx --chat a --no-tools\nfirst a",
-            "%%luxx --chat b --no-tools --temperature 0.5\nfirst b",
+            "%%luxx --chat b --no-tools --temperature 0.5 --seed 3\nfirst b",
             "%%luxx --chat a --no-tools\nsecond a",
             "%luxx config",
         ]
@@ -109,6 +110,7 @@ def test_config_traits_and_named_chats(llm_server):
     bodies = [r.body for r in llm_server.requests]
     assert [b["model"] for b in bodies] == ["cfg-model"] * 3
     assert bodies[1]["temperature"] == 0.5 and "temperature" not in bodies[0]
+    assert bodies[1]["seed"] == 3 and "seed" not in bodies[2]
     assert [m["content"] for m in bodies[2]["messages"]] == ["first a", "A1", "second a"]
     assert "tools" not in bodies[0]
     config_text = "".join(o.get("text", "") for o in nb.cells[5].outputs)
