@@ -55,7 +55,7 @@ def _reply(messages: list[dict[str, Any]]) -> tuple[list[dict], str]:
         return _think_and_call(thought, calls), "tool_calls"
     results = [m for m in messages if m["role"] == "tool"]
     if "region" in prompt and len(results) == 1:
-        name = re.search(r"^(\w+): DataFrame", results[0]["content"], re.M)
+        name = re.search(r"^\s*(\w+) \(DataFrame\)", results[0]["content"], re.M)
         thought = f"There is a DataFrame called {name.group(1)}. Let me read it."
         return _think_and_call(thought, [("get_variable", {"name": name.group(1)})]), "tool_calls"
     if "region" in prompt:
