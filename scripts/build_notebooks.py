@@ -19,7 +19,7 @@ ENDPOINT_NOTE = (
     "**Endpoint.** {what} To use another model, set `LUXX_BASE_URL`, `LUXX_MODEL` and the key's "
     "variable before starting Jupyter, or in a cell: `%config LuxxMagics.base_url = "
     '"https://api.deepseek.com"`, `%config LuxxMagics.model = "deepseek-chat"` and '
-    "`%config LuxxMagics.api_key_env = \"DEEPSEEK_API_KEY\"` (the *name* of the variable holding "
+    '`%config LuxxMagics.api_key_env = "DEEPSEEK_API_KEY"` (the *name* of the variable holding '
     "the key; a key is never written in a cell)."
 )
 
@@ -41,7 +41,9 @@ NOTEBOOKS = {
             "## A first run\n\n`--temperature 0 --seed 1` make the answer repeatable (this "
             "notebook is checked in CI against its saved outputs)."
         ),
-        code("%%luxx --temperature 0 --seed 1 --max-tokens 60\nIn one sentence, what is a notebook?"),
+        code(
+            "%%luxx --temperature 0 --seed 1 --max-tokens 60\nIn one sentence, what is a notebook?"
+        ),
         md(
             "## Memory across cells\n\nEach `%%luxx` cell continues the conversation; `--new` "
             "starts a fresh one and `--chat NAME` keeps several side by side."
@@ -53,7 +55,7 @@ NOTEBOOKS = {
             "lists, tables, code with highlighting, and `$math$`."
         ),
         code(
-            "%%luxx --new --temperature 0 --seed 1 --max-tokens 80 --system \"Answer with a short "
+            '%%luxx --new --temperature 0 --seed 1 --max-tokens 80 --system "Answer with a short '
             'bulleted list."\nName three fruits.'
         ),
         md(
@@ -97,9 +99,7 @@ NOTEBOOKS = {
             ")\n"
             'api_token = "never-shown-to-the-model"  # secret-looking names stay hidden'
         ),
-        md(
-            "## Reading a DataFrame\n\nOpen a tool call to see its arguments and its result."
-        ),
+        md("## Reading a DataFrame\n\nOpen a tool call to see its arguments and its result."),
         code("%%luxx\nWhich region sold the most in `sales`?"),
         md(
             "## Your own tool, called in parallel\n\nA typed function with a docstring is "
@@ -152,7 +152,7 @@ NOTEBOOKS = {
             "`error`, `done`), each with `.data` and `.sse()`."
         ),
         code(
-            "names = [event.name async for event in chat.stream(\"And another one?\")]\n"
+            'names = [event.name async for event in chat.stream("And another one?")]\n'
             "names[-1], len(names) > 2"
         ),
         code("[message['role'] for message in chat.history]"),
@@ -162,10 +162,17 @@ NOTEBOOKS = {
 
 def build(name: str) -> None:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = NOTEBOOKS[name]
     client = NotebookClient(
-        nb, kernel_name="python3", timeout=300, store_widget_state=True,
+        nb,
+        kernel_name="python3",
+        timeout=300,
+        store_widget_state=True,
         resources={"metadata": {"path": str(HERE)}},
     )
     client.execute()

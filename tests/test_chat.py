@@ -380,3 +380,44 @@ def test_no_endpoint_means_the_local_model():
 def test_remote_without_model_is_a_clear_error(llm_server):
     reply = Chat(base_url=llm_server.base_url, api_key=KEY).send("hi")
     assert reply.error.startswith("No model is set") and not llm_server.requests
+
+
+def test_cancel_during_tools_leaves_a_valid_history(llm_server):
+    llm_server.script(responder_with_tools([("slow", {"label": "a"})]))
+    chat = make_chat(llm_server, tools=[slow])
+
+    async def run():
+        task = asyncio.ensure_future(chat.asend("go"))
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    reply = chat.last_reply
+    assert reply.interrupted and reply.state == "interrupted"
+    assert [m["role"] for m in chat.history] == ["user", "assistant", "tool"]
+    assert "interrupted" in json.loads(chat.history[-1]["content"])["error"]
+    llm_server.script(None)
+    llm_server.enqueue(text_stream("after"))
+    assert chat.send("again").text == "after"
+    sent = llm_server.requests[-1].body["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "user"]
+
+
+def test_cancel_mid_stream_keeps_partial_text_and_disconnects(llm_server):
+    llm_server.enqueue(text_stream("word " * 100, fragment_size=5, delay=0.05))
+    chat = make_chat(llm_server)
+
+    async def run():
+        task = asyncio.ensure_future(chat.asend("go"))
+        await asyncio.sleep(0.6)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    assert llm_server.wait_for_disconnect(timeout=2)
+    partial = chat.history[-1]
+    assert partial["role"] == "assistant" and partial["content"].startswith("word word")
+    assert chat.last_reply.text == partial["content"]

@@ -168,3 +168,44 @@ def execute(kc, code, timeout=60):
         if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
             return outputs
         outputs.append(msg)
+
+
+def test_prompt_variables_tool_choice_and_reset(llm_server):
+    llm_server.enqueue(text_stream("one"), text_stream("two"), text_stream("three"))
+    base = f"--model m --base-url {llm_server.base_url}"
+    nb = run_notebook(
+        [
+            "%load_ext luxx_nb",
+            "import luxx_nb\nx = 42\nsecret_key = 'sk-nope'\n\n@luxx_nb.tool\n"
+            "def double(n: int) -> int:\n    '''Double a number.\n\n    n: the number\n    '''\n"
+            "    return 2 * n",
+            f"%%luxx {base} --tools double --no-thinking\nx is {{x}}, {{{{x}}}} stays, "
+            "{unknown} stays, {secret_key} stays",
+            f"%%luxx {base} --no-tools\nsecond",
+            "%luxx reset",
+            f"%%luxx {base}\nafter reset",
+        ]
+    )
+    first, second, third = (r.body for r in llm_server.requests)
+    prompt = first["messages"][0]["content"]
+    assert prompt == "x is 42, {x} stays, {unknown} stays, {secret_key} stays"
+    assert [t["function"]["name"] for t in first["tools"]] == ["double"]
+    assert first["thinking"] == {"type": "disabled"}
+    assert "tools" not in second and len(second["messages"]) == 3
+    assert [m["content"] for m in third["messages"]] == ["after reset"]
+    assert {"list_variables", "get_variable", "double"} <= {
+        t["function"]["name"] for t in third["tools"]
+    }
+    assert "cleared" in "".join(o.get("text", "") for o in nb.cells[4].outputs)
+
+
+def test_unknown_tool_name_is_a_usage_error(llm_server):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext luxx_nb"),
+        nbformat.v4.new_code_cell(f"%%luxx -m m --base-url {llm_server.base_url} --tools nope\nhi"),
+    ]
+    NotebookClient(nb, kernel_name="python3", timeout=60, allow_errors=True).execute()
+    shown = "".join(o.get("text", "") for o in nb.cells[1].outputs)  # IPython prints usage errors
+    assert "UsageError: Unknown tool(s): nope. Available: list_variables, get_variable" in shown
+    assert not llm_server.requests
