@@ -280,6 +280,9 @@ class Chat:
             context=self._context,
             turn=turn,
         ):
+            broken = isinstance(event, ErrorEvent) and event.kind in ("connection", "incomplete")
+            if broken and self.endpoint.local:
+                event = turn.error = _local_crash(event)  # type: ignore[arg-type]
             yield event
 
     async def _start_local(self) -> AsyncIterator[StatusEvent | Endpoint]:
@@ -348,6 +351,21 @@ class Chat:
             if renderer is not None:
                 renderers.append(renderer)
         return renderers
+
+
+def _local_crash(error: ErrorEvent) -> ErrorEvent:
+    """Say so when the local server died under the run; the next run starts a new one."""
+    from .local import local_server_crash
+
+    crash = local_server_crash(wait=1.0)
+    if crash is None:
+        return error
+    return ErrorEvent(
+        message=f"The local model server stopped unexpectedly ({crash}). "
+        "The next run starts it again.",
+        kind="local",
+        detail=error.message,
+    )
 
 
 def _call(renderers: Sequence[Any], method: str, *args: Any, **kwargs: Any) -> None:

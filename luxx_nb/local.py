@@ -40,6 +40,7 @@ __all__ = [
     "default_model_path",
     "ensure_local_server",
     "force_tool_call",
+    "local_server_crash",
     "stop_local_server",
 ]
 
@@ -327,6 +328,22 @@ def ensure_local_server(
         server.start(on_progress=on_progress)
         _server = server
         return server
+
+
+def local_server_crash(wait: float = 0.0) -> str | None:
+    """How the kernel's local server died ("killed by SIGKILL"), or None while it runs.
+
+    ``wait``: a connection can break a moment before its dying process can be reaped.
+    """
+    with _lock:
+        server = _server
+    if server is None or server._proc is None:
+        return None
+    try:
+        returncode = server._proc.wait(timeout=wait) if wait else server._proc.poll()
+    except subprocess.TimeoutExpired:
+        return None
+    return None if returncode is None else _exit_status(returncode)
 
 
 def stop_local_server() -> None:

@@ -76,3 +76,28 @@ def test_conversation_continues_against_the_real_server():
 
 async def _collect(chat, prompt):
     return [event async for event in chat.stream(prompt, include_status=True)]
+
+
+def test_a_server_crash_mid_answer_is_reported_and_the_next_run_restarts_it():
+    import os
+    import signal
+    import threading
+
+    chat = Chat(model="local", temperature=0, max_tokens=400)
+    chat.send("Hi")  # make sure the server runs
+    victim = ensure_local_server()
+
+    def kill_soon():
+        time.sleep(0.4)
+        os.kill(victim.pid, signal.SIGKILL)
+
+    threading.Thread(target=kill_soon).start()
+    reply = chat.send("Write a long story about the sea, with many chapters.")
+    assert reply.error == (
+        "The local model server stopped unexpectedly (killed by SIGKILL). "
+        "The next run starts it again."
+    )
+    assert reply.text  # what streamed before the crash is kept
+    after = chat.send("Say hi.")
+    assert after.error is None and after.text
+    assert ensure_local_server().pid != victim.pid
