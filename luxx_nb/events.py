@@ -187,31 +187,34 @@ class TextStep(_GrowingStep):
     __slots__ = ()
 
 
-@dataclass(frozen=True, kw_only=True)
-class ToolCallStep:
+class _ToolStep:
+    """``id`` and the SPEC's dict for a tool step, from the fields ``shape`` names."""
+
     index: int
-    id_ref: str
-    name: str
-    arguments: str
-    type: ClassVar[str] = "tool_call"
+    type: ClassVar[str]
+    shape: ClassVar[tuple[str, ...]]
 
     @property
     def id(self) -> str:
         return f"step-{self.index}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "index": self.index,
-            "type": self.type,
-            "id_ref": self.id_ref,
-            "name": self.name,
-            "arguments": self.arguments,
-        }
+        head = {"id": self.id, "index": self.index, "type": self.type}
+        return head | {name: getattr(self, name) for name in self.shape}
 
 
 @dataclass(frozen=True, kw_only=True)
-class ToolResultStep:
+class ToolCallStep(_ToolStep):
+    index: int
+    id_ref: str
+    name: str
+    arguments: str
+    type: ClassVar[str] = "tool_call"
+    shape: ClassVar[tuple[str, ...]] = ("id_ref", "name", "arguments")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolResultStep(_ToolStep):
     """``id_ref`` names the ``tool_call`` step (``step-N``), not the provider's call id."""
 
     index: int
@@ -221,21 +224,7 @@ class ToolResultStep:
     success: bool
     detail: str | None = field(default=None, repr=False, compare=False)
     type: ClassVar[str] = "tool_result"
-
-    @property
-    def id(self) -> str:
-        return f"step-{self.index}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "index": self.index,
-            "type": self.type,
-            "id_ref": self.id_ref,
-            "name": self.name,
-            "content": self.content,
-            "success": self.success,
-        }
+    shape: ClassVar[tuple[str, ...]] = ("id_ref", "name", "content", "success")
 
 
 Step = ThinkingStep | TextStep | ToolCallStep | ToolResultStep
