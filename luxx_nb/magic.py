@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -19,6 +20,7 @@ from traitlets import Bool, Float, Integer, List, Unicode
 from .chat import Chat, resolve_endpoint
 from .namespace import NamespaceView, namespace_tools
 from .providers.openai import redact_url
+from .render.live import read_conversations, recording
 from .tools import Tool, registered_tools
 
 __all__ = ["LuxxMagics", "interpolate"]
@@ -123,7 +125,8 @@ class LuxxMagics(Magics):
         self._configure(chat, args)
         namespace = self.shell.user_ns
         prompt = interpolate(prompt, namespace, tuple(self.hidden_variables))
-        chat.send(prompt)
+        with recording(args.chat, chat.history):
+            chat.send(prompt)
 
     def _chat(self, args: Any) -> Chat:
         if args.new or args.chat not in self.chats:
@@ -187,16 +190,19 @@ class LuxxMagics(Magics):
         "command",
         nargs="?",
         default="help",
-        choices=["history", "reset", "config", "tools", "help"],
+        choices=["history", "reset", "resume", "config", "tools", "help"],
         help="What to do.",
     )
+    @argument("path", nargs="?", help="resume: the notebook to read (default: this one).")
     @argument("--chat", default="default", metavar="NAME", help="Which conversation.")
     @line_magic("luxx")
     def luxx_line(self, line: str) -> None:
-        """``%luxx history | reset | config | tools | help`` (``--chat NAME`` for another chat)."""
+        """``%luxx history | reset | resume [path] | config | tools | help`` (``--chat NAME``)."""
         args = parse_argstring(self.luxx_line, line)
         chat = self.chats.get(args.chat)
-        if args.command == "history":
+        if args.command == "resume":
+            self._resume(args.path)
+        elif args.command == "history":
             print(format_history(chat.history if chat else []))
         elif args.command == "reset":
             if chat:
@@ -209,8 +215,31 @@ class LuxxMagics(Magics):
                 print(f"{name}: {t.description}")
         else:
             print(self.luxx_cell.__doc__.strip() if self.luxx_cell.__doc__ else "", end="\n\n")
-            print("Line commands: %luxx history | reset | config | tools | help  [--chat NAME]")
+            print(
+                "Line commands: %luxx history | reset | resume [path] | config | tools | help"
+                "  [--chat NAME]"
+            )
             print("Options of %%luxx: see %%luxx?")
+
+    def _resume(self, path: str | None) -> None:
+        """Rebuild the conversations from the transcripts saved in the notebook's outputs."""
+        try:
+            notebook = find_notebook(path)
+            conversations = read_conversations(notebook)
+        except (OSError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+        if not conversations:
+            print(f"No luxx_nb run is saved in {notebook} (save the notebook after running).")
+            return
+        for name, messages in conversations.items():
+            chat = self.chats.get(name)
+            if chat is None:
+                chat = self.chats[name] = Chat(namespace=self.shell.user_ns, variable_tools=False)
+            chat.reset()
+            chat.history.extend(messages)
+            asked = sum(1 for m in messages if m.get("role") == "user")
+            print(f"Conversation {name!r}: {asked} prompt(s), {len(messages)} messages resumed.")
+        print(f"(from {notebook})")
 
     def _describe_config(self) -> str:
         endpoint = resolve_endpoint(self.model or self.local_model, self.base_url, None)
@@ -229,6 +258,25 @@ class LuxxMagics(Magics):
             lines.append(f"{name}: {getattr(self, name)}")
         lines.append(f"conversations: {', '.join(self.chats) or '(none yet)'}")
         return "\n".join(lines)
+
+
+def find_notebook(path: str | None = None) -> Path:
+    """The notebook named, else this kernel's own (jupyter_server sets ``JPY_SESSION_NAME``)."""
+    if path:
+        found = Path(path).expanduser()
+        if not found.is_file():
+            raise ValueError(f"No notebook at {found}.")
+        return found
+    session = os.environ.get("JPY_SESSION_NAME")
+    if not session:
+        raise ValueError(
+            "This kernel does not know its notebook (no JPY_SESSION_NAME): "
+            "name it, as in %luxx resume analysis.ipynb"
+        )
+    for candidate in (Path(session), Path.cwd() / Path(session).name):
+        if candidate.is_file():
+            return candidate
+    raise ValueError(f"The notebook {session} is not on disk yet: save it, then resume.")
 
 
 def _names(text: str) -> list[str]:

@@ -65,7 +65,8 @@ def test_cells_read_variables_continue_and_keep_the_key_out(llm_server, key_env)
         kinds = [o.output_type for o in cell.outputs]
         assert "error" not in kinds, cell.outputs
         bundles = [o.data for o in cell.outputs if o.output_type == "display_data"]
-        assert any("application/vnd.jupyter.widget-view+json" in b for b in bundles)
+        # The live widget tree, replaced by its static snapshot when the run ended.
+        assert any("luxx-snapshot" in b.get("text/html", "") for b in bundles)
     requests = llm_server.requests
     assert len(requests) == 4
     assert all(r.headers["authorization"] == f"Bearer {KEY}" for r in requests)
