@@ -375,7 +375,7 @@ def _assert_hostile_is_text(snapshot: Any) -> None:
 
 def test_jupyterlab_streams_folds_opens_and_renders(page, lab, llm, watch) -> None:
     _write_notebook(lab, NAME, llm)
-    _script(llm, delay=0.03)
+    _script(llm, delay=0.05)
     _open(page, lab, lab.page_url("lab/tree", NAME))
     title = page.title()
     _run_all(page)
@@ -383,7 +383,7 @@ def test_jupyterlab_streams_folds_opens_and_renders(page, lab, llm, watch) -> No
     live = first.locator(".luxx-run")
 
     # Thinking streams first, open; the answer starts and the thinking folds.
-    _wait_text(live, r"Thinking")
+    _wait_text(live, r"Thinking|Thought for")
     thinking = live.locator("details.luxx-thinking")
     _wait_text(thinking.locator("summary"), r"Thought for \d+ s")
     assert thinking.get_attribute("open") is None

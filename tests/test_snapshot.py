@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from server import text_stream, tool_call_stream
+from server import json_error, text_stream, tool_call_stream
 
 from luxx_nb.events import (
     ErrorEvent,
@@ -276,3 +277,56 @@ def test_read_conversations_refuses_what_is_not_a_notebook(tmp_path: Path):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="is not a notebook"):
         read_conversations(bad)
+
+
+def final_bundle(messages):
+    """The output a person would see last: the display, with every update applied."""
+    shown = {}
+    for msg in messages:
+        if msg["msg_type"] in ("display_data", "update_display_data"):
+            display_id = msg["content"].get("transient", {}).get("display_id")
+            shown[display_id] = msg["content"]
+    assert len(shown) == 1, shown
+    return next(iter(shown.values()))
+
+
+def test_an_interrupted_or_failed_run_ends_in_its_snapshot_too(llm_server):
+    from jupyter_client.manager import start_new_kernel
+    from test_magic import execute, wait_reply
+
+    llm_server.enqueue(
+        text_stream("word " * 200, fragment_size=5, delay=0.05),
+        json_error(401, "Incorrect API key provided <b>sk-…</b>"),
+    )
+    cell = f"%%luxx -m test-model --base-url {llm_server.base_url} --no-tools\n"
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        execute(kc, "%load_ext luxx_nb")
+        msg_id = kc.execute(cell + "long answer please")
+        time.sleep(1.5)
+        km.interrupt_kernel()
+        assert wait_reply(kc, msg_id, timeout=15)["content"]["ename"] == "KeyboardInterrupt"
+        messages = []
+        while True:
+            msg = kc.get_iopub_msg(timeout=10)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            messages.append(msg)
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        interrupted = final_bundle(messages)
+        assert WIDGET_VIEW not in interrupted["data"]
+        text = "".join(Elements(interrupted["data"]["text/html"]).text)
+        assert "test-model · interrupted" in text and "word word" in text
+        saved = interrupted["metadata"][TRANSCRIPT_KEY]
+        assert saved["state"] == "interrupted" and saved["messages"][-1]["role"] == "assistant"
+
+        failed = final_bundle(execute(kc, cell + "again"))
+        page = Elements(failed["data"]["text/html"])
+        text = "".join(page.text)
+        assert "test-model · error" in text and "Incorrect API key provided <b>" in text
+        assert "&lt;b&gt;sk-" in failed["data"]["text/html"], "the server's markup stays text"
+        assert failed["metadata"][TRANSCRIPT_KEY]["error"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
