@@ -9,6 +9,7 @@ an assistant message, and a tool call left without a result gets one saying why.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import traceback
 import uuid
@@ -17,7 +18,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import LuxxError, ProviderError
+from .errors import LuxxError, ProviderError, redact
 from .events import (
     DoneEvent,
     ErrorEvent,
@@ -37,7 +38,7 @@ from .events import (
     UsageDelta,
 )
 from .providers.openai import OpenAIProvider, request_body
-from .tools import Tool, ToolContext, invoke
+from .tools import Tool, ToolContext, ToolOutput, invoke
 
 __all__ = ["ITERATION_LIMIT_MESSAGE", "Settings", "ToolCallAccumulator", "Turn", "run_turn"]
 
@@ -224,7 +225,7 @@ async def run_turn(
                     messages.append(round_.assistant_message())
                 if not isinstance(exc, Exception):
                     raise
-                turn.error = _error_event(exc)
+                turn.error = _error_event(exc, provider.api_key)
                 yield turn.error
                 return
             round_.settle()
@@ -234,7 +235,8 @@ async def run_turn(
                 turn.done = _done_event(turn)
                 yield turn.done
                 return
-            async with aclosing(_run_tools(calls, tools, settings, context, messages, turn)) as ev:
+            running = _run_tools(calls, tools, settings, context, messages, turn, provider.api_key)
+            async with aclosing(running) as ev:
                 async for event in ev:
                     yield event
     turn.error = ErrorEvent(message=ITERATION_LIMIT_MESSAGE, kind="iterations")
@@ -269,8 +271,13 @@ async def _run_tools(
     context: Callable[[str], ToolContext],
     messages: list[dict[str, Any]],
     turn: Turn,
+    secret: str | None = None,
 ) -> AsyncIterator[Event]:
-    """Emit the calls, run them all at once, emit each result as it comes."""
+    """Emit the calls, run them all at once, emit each result as it comes.
+
+    A result never carries the API key (a tool may have read it from the environment), not
+    to the model, not to a view.
+    """
     call_steps: dict[str, ToolCallStep] = {}
     for call in calls:
         step = ToolCallStep(
@@ -290,7 +297,7 @@ async def _run_tools(
             timeout=settings.tool_timeout,
             max_chars=settings.max_result_chars,
         )
-        return call, output
+        return call, _scrub(output, secret)
 
     tasks = [asyncio.ensure_future(one(call)) for call in calls]
     answered: set[str] = set()
@@ -304,6 +311,8 @@ async def _run_tools(
                 content=output.content,
                 success=output.success,
                 detail=output.detail,
+                output=output.output,
+                variables=output.variables,
             )
             turn.record(step)
             messages.append({"role": "tool", "tool_call_id": call.id, "content": output.content})
@@ -329,10 +338,28 @@ def _done_event(turn: Turn) -> DoneEvent:
     return DoneEvent(message_id=f"msg-{uuid.uuid4().hex}", token_count=count, usage=usage)
 
 
-def _error_event(exc: BaseException) -> ErrorEvent:
+def _scrub(output: ToolOutput, secret: str | None) -> ToolOutput:
+    if not secret:
+        return output
+    return dataclasses.replace(
+        output,
+        content=redact(output.content, secret),
+        detail=output.detail and redact(output.detail, secret),
+        output=redact(output.output, secret),
+    )
+
+
+def _error_event(exc: BaseException, secret: str | None = None) -> ErrorEvent:
+    """The event for a failure, with the key hidden wherever a message may have quoted it."""
     if isinstance(exc, ProviderError):
-        return ErrorEvent(message=exc.message, kind=exc.kind, detail=exc.detail)
-    if isinstance(exc, LuxxError):
-        return ErrorEvent(message=str(exc), kind="config")
-    detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return ErrorEvent(message=f"Internal error: {type(exc).__name__}: {exc}", detail=detail)
+        message, kind, detail = exc.message, exc.kind, exc.detail
+    elif isinstance(exc, LuxxError):
+        message, kind, detail = str(exc), "config", None
+    else:
+        message, kind = f"Internal error: {type(exc).__name__}: {exc}", "error"
+        detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return ErrorEvent(
+        message=redact(message, secret),
+        kind=kind,
+        detail=detail and redact(detail, secret),
+    )

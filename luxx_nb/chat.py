@@ -9,25 +9,30 @@ to the renderers that show it. ``send`` is the synchronous door, ``asend`` the a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .agent import Settings, Turn, run_turn
-from .errors import ConfigError
+from .agent import Settings, Turn, _error_event, run_turn
+from .errors import ConfigError, redact
 from .events import ErrorEvent, Event, StatusEvent, Step, Usage
 from .providers.openai import OpenAIProvider, redact_url
 from .runner import run_sync
 from .tools import Tool, ToolContext, make_tool
 
+if TYPE_CHECKING:
+    from .namespace import NamespaceView
+
 __all__ = ["OPENAI_BASE_URL", "Chat", "Endpoint", "Reply", "resolve_endpoint"]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 LOCAL = "local"
+INTERRUPTED_MESSAGE = "Interrupted: what arrived before is kept in the reply and the history."
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +88,7 @@ def resolve_endpoint(
         return Endpoint(base_url=None, model=model, local_path=None if model == LOCAL else model)
     base_url = base_url or env.get("LUXX_BASE_URL") or env.get("OPENAI_BASE_URL") or None
     api_key = api_key or env.get("LUXX_API_KEY") or env.get("OPENAI_API_KEY") or None
+    api_key = (api_key.strip() or None) if api_key else None  # a newline from a file or a paste
     if base_url is None and api_key is None:
         return Endpoint(base_url=None, model=model)
     return Endpoint(base_url=base_url or OPENAI_BASE_URL, api_key=api_key, model=model)
@@ -114,7 +120,7 @@ class Chat:
     ) -> None:
         self.endpoint = resolve_endpoint(model, base_url, api_key)
         self.tools: list[Tool] = [t if isinstance(t, Tool) else make_tool(t) for t in tools]
-        self.namespace = namespace
+        self._namespace = namespace
         self.variable_tools = variable_tools
         self.hidden_variables = tuple(hidden_variables)
         self.visible_variables = visible_variables
@@ -142,6 +148,28 @@ class Chat:
     def base_url(self) -> str | None:
         return self.endpoint.base_url
 
+    @property
+    def namespace(self) -> NamespaceView | None:
+        """The variables as the tools see them: filtered, read-only, copies (``ToolContext``).
+
+        A tool receives the chat in its context; through it, as through the context's own
+        view, it can read the notebook's variables but never change them.
+        """
+        if self._namespace is None:
+            return None
+        from .namespace import NamespaceView
+
+        return NamespaceView(
+            self._namespace,
+            allow=self.visible_variables,
+            deny=self.hidden_variables,
+            protect=True,
+        )
+
+    @namespace.setter
+    def namespace(self, namespace: Mapping[str, Any] | None) -> None:
+        self._namespace = namespace
+
     def __repr__(self) -> str:
         where = "local model" if self.endpoint.local else redact_url(self.endpoint.base_url or "")
         names = [t.name for t in self.all_tools()]
@@ -153,7 +181,7 @@ class Chat:
     def all_tools(self) -> list[Tool]:
         """The tools offered to the model: the chat's own, then the notebook-variable tools."""
         offered = list(self.tools)
-        if self.namespace is not None and self.variable_tools:
+        if self._namespace is not None and self.variable_tools:
             from .namespace import namespace_tools
 
             known = {t.name for t in offered}
@@ -177,6 +205,10 @@ class Chat:
         renderers = self._renderers(display)
         try:
             return run_sync(self._collect(prompt, renderers))
+        except KeyboardInterrupt:
+            # The run stopped cleanly (see runner.py); a short traceback says so, instead of
+            # one that walks through the waiting machinery. It still stops "Run All".
+            raise KeyboardInterrupt(INTERRUPTED_MESSAGE) from None
         finally:
             _call([r for r in renderers if hasattr(r, "publish")], "publish")
 
@@ -215,7 +247,7 @@ class Chat:
         self.history.append({"role": "user", "content": prompt})
         _call(renderers, "start", model=self.model, local=self.endpoint.local)
         try:
-            async for event in self._turn_events(turn):
+            async for event in self._guarded_events(turn):
                 _call(renderers, "handle", event)
                 yield event
         except (asyncio.CancelledError, GeneratorExit):
@@ -229,6 +261,24 @@ class Chat:
             error = turn.error
             message = "Interrupted" if state == "interrupted" else error.message if error else None
             _call(renderers, "finish", state, message, error.detail if error else None)
+
+    async def _guarded_events(self, turn: Turn) -> AsyncIterator[Event]:
+        """The turn's events with the key hidden; a failure anywhere becomes an error event.
+
+        The agent already ends a turn on any error it meets; this is the wall behind it, so
+        that nothing but cancellation ever leaves ``send`` as an exception.
+        """
+        secret = self.endpoint.api_key
+        try:
+            async for event in self._turn_events(turn):
+                if isinstance(event, ErrorEvent):
+                    event = turn.error = _redacted(event, secret)
+                elif isinstance(event, StatusEvent) and event.detail:
+                    event = dataclasses.replace(event, detail=redact(event.detail, secret))
+                yield event
+        except Exception as exc:
+            turn.error = _redacted(_error_event(exc), secret)
+            yield turn.error
 
     async def _turn_events(self, turn: Turn) -> AsyncIterator[Event]:
         endpoint = self.endpoint
@@ -244,6 +294,7 @@ class Chat:
                     f"No model is set for {redact_url(endpoint.base_url or '')}: pass model=..., "
                     "set LUXX_MODEL, or use %config LuxxMagics.model = '...'."
                 )
+            _check_key(endpoint.api_key)
         except Exception as exc:  # a setting, or the local server that would not start
             kind = "config" if isinstance(exc, ConfigError) else "local"
             turn.error = ErrorEvent(message=str(exc), kind=kind)
@@ -313,12 +364,14 @@ class Chat:
         )
 
     def _context(self, call_id: str) -> ToolContext:
+        """A fresh view per call: it records the variables this call reads, for its step."""
         from .namespace import NamespaceView
 
         view = NamespaceView(
-            self.namespace if self.namespace is not None else {},
+            self._namespace if self._namespace is not None else {},
             allow=self.visible_variables,
             deny=self.hidden_variables,
+            protect=True,
         )
         return ToolContext(namespace=view, chat=self, call_id=call_id)
 
@@ -351,6 +404,25 @@ class Chat:
             if renderer is not None:
                 renderers.append(renderer)
         return renderers
+
+
+def _check_key(key: str | None) -> None:
+    """An HTTP header holds printable ASCII only: say which character is wrong, never the key."""
+    for position, char in enumerate(key or "", start=1):
+        if not " " < char < "\x7f":
+            raise ConfigError(
+                f"The API key cannot be sent: its character number {position} is {char!r} "
+                f"(U+{ord(char):04X}), which an HTTP header cannot carry. A copy and paste may "
+                "have brought it in (a smart quote, a non-breaking space): set the key again."
+            )
+
+
+def _redacted(error: ErrorEvent, secret: str | None) -> ErrorEvent:
+    return dataclasses.replace(
+        error,
+        message=redact(error.message, secret),
+        detail=error.detail and redact(error.detail, secret),
+    )
 
 
 def _local_crash(error: ErrorEvent) -> ErrorEvent:

@@ -5,6 +5,8 @@ The tree::
     LuxxError                    anything luxx_nb raises on purpose
     ├── ConfigError              a setting is missing or wrong (no model, unknown local file)
     ├── ToolDefinitionError      a function cannot become a tool (also a TypeError)
+    ├── ToolInputError           a tool called input() (also an EOFError)
+    ├── VariableAccessError      a variable cannot be handed to a tool safely (a LookupError)
     └── ProviderError            the model's server could not give a usable stream
         ├── TransportError       no connection, a reset, a timeout (``retryable``)
         ├── HTTPStatusError      an HTTP error status, with the provider's own message
@@ -12,6 +14,8 @@ The tree::
         └── IncompleteStreamError  the stream ended before the answer was complete
 
 A message never contains the API key; it quotes the provider where the provider said why.
+``redact`` is the last wall: every message, detail and tool result passes through it before
+anyone sees it.
 """
 
 from __future__ import annotations
@@ -24,8 +28,20 @@ __all__ = [
     "ProviderError",
     "StreamError",
     "ToolDefinitionError",
+    "ToolInputError",
     "TransportError",
+    "VariableAccessError",
+    "redact",
 ]
+
+SECRET_RUN = 10
+"""Runs of this many characters of a key, or more, are hidden; shorter ones stay as written.
+
+Providers that echo a key mask its middle ("sk-proj-********Ab1C"): their visible ends are
+shorter than this, so such a message is shown as the provider wrote it, never with more.
+"""
+
+REDACTED = "[redacted]"
 
 
 class LuxxError(Exception):
@@ -38,6 +54,17 @@ class ConfigError(LuxxError):
 
 class ToolDefinitionError(LuxxError, TypeError):
     """A function cannot be turned into a tool; the message says what is missing."""
+
+
+class ToolInputError(LuxxError, EOFError):
+    """A tool asked for keyboard input: nobody is at the keyboard while the model waits.
+
+    An ``EOFError``, so a tool written to handle the end of its input keeps working.
+    """
+
+
+class VariableAccessError(LuxxError, LookupError):
+    """A notebook variable cannot be given to a tool without risking the original."""
 
 
 class ProviderError(LuxxError):
@@ -89,3 +116,29 @@ class IncompleteStreamError(ProviderError):
     """The stream ended before ``[DONE]`` or a finish reason."""
 
     kind = "incomplete"
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with every run of ``SECRET_RUN`` or more characters of ``secret`` hidden.
+
+    Keys shorter than ``SECRET_RUN`` (placeholders such as "none" or "sk-local") are left
+    alone: hiding them would mangle ordinary words and protect nothing.
+    """
+    if not text or not secret or len(secret) < SECRET_RUN:
+        return text
+    grams = {secret[i : i + SECRET_RUN] for i in range(len(secret) - SECRET_RUN + 1)}
+    if not any(gram in text for gram in grams):
+        return text
+    hidden = bytearray(len(text))
+    for at in range(len(text) - SECRET_RUN + 1):
+        if text[at : at + SECRET_RUN] in grams:
+            hidden[at : at + SECRET_RUN] = b"\1" * SECRET_RUN
+    parts: list[str] = []
+    at = 0
+    while at < len(text):
+        end = at
+        while end < len(text) and hidden[end] == hidden[at]:
+            end += 1
+        parts.append(REDACTED if hidden[at] else text[at:end])
+        at = end
+    return "".join(parts)

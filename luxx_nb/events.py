@@ -223,6 +223,10 @@ class ToolResultStep(_ToolStep):
     content: str
     success: bool
     detail: str | None = field(default=None, repr=False, compare=False)
+    output: str = field(default="", repr=False, compare=False)
+    """What the tool printed; shown with the step, not part of the original wire."""
+    variables: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    """The notebook variables the tool read, in order; shown with the step, not on the wire."""
     type: ClassVar[str] = "tool_result"
     shape: ClassVar[tuple[str, ...]] = ("id_ref", "name", "content", "success")
 

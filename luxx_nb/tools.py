@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Union
 
+from luxx_nb import capture
 from luxx_nb.errors import ToolDefinitionError
 from luxx_nb.events import tool_result_success
 
@@ -66,11 +67,17 @@ class ToolContext:
 
 @dataclass(frozen=True)
 class ToolOutput:
-    """One call's result. ``detail`` is for a person (a traceback); the model never sees it."""
+    """One call's result. ``detail`` is for a person (a traceback); the model never sees it.
+
+    ``output`` is what the tool printed (stdout and stderr); ``variables`` the notebook
+    variables it read through its context, in order.
+    """
 
     content: str
     success: bool
     detail: str | None = None
+    output: str = ""
+    variables: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -393,9 +400,11 @@ def _validate_object(
             _validate(extra, item, f"{prefix}{key}", errors)
 
 
-def _failure(message: str, detail: str | None = None, *, max_chars: int = 20_000) -> ToolOutput:
+def _failure(
+    message: str, detail: str | None = None, *, max_chars: int = 20_000, **extra: Any
+) -> ToolOutput:
     content = json.dumps({"success": False, "error": _cut(message, max_chars)}, ensure_ascii=False)
-    return ToolOutput(content=content, success=False, detail=detail)
+    return ToolOutput(content=content, success=False, detail=detail, **extra)
 
 
 def _cut(text: str, max_chars: int) -> str:
@@ -405,12 +414,17 @@ def _cut(text: str, max_chars: int) -> str:
 
 
 def _run_in_thread(
-    fn: Callable[..., Any], kwargs: dict[str, Any], label: str
+    fn: Callable[..., Any], kwargs: dict[str, Any], label: str, output: capture.Capture
 ) -> asyncio.Future[Any]:
-    """Run ``fn`` on its own daemon thread, so a hung tool never blocks others or shutdown."""
+    """Run ``fn`` on its own daemon thread, so a hung tool never blocks others or shutdown.
+
+    What it prints goes to ``output`` for as long as the thread lives, even past its time
+    limit, so a late print never lands in another cell.
+    """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[Any] = loop.create_future()
     context = contextvars.copy_context()
+    context.run(capture.set_current, output)
 
     def deliver(ok: bool, value: Any) -> None:
         if not future.done():  # else it timed out or was cancelled: nobody is waiting
@@ -425,10 +439,17 @@ def _run_in_thread(
             wrapped = RuntimeError(f"the tool raised {type(exc).__name__}: {exc}")
             wrapped.__cause__ = exc
             outcome = (False, wrapped)
+        finally:
+            capture.release()
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody to tell
             loop.call_soon_threadsafe(deliver, *outcome)
 
-    threading.Thread(target=run, name=f"luxx-tool-{label}", daemon=True).start()
+    capture.hold()
+    try:
+        threading.Thread(target=run, name=f"luxx-tool-{label}", daemon=True).start()
+    except BaseException:
+        capture.release()
+        raise
     return future
 
 
@@ -444,6 +465,8 @@ async def invoke(
     """Run one tool call as the model streamed it; every failure becomes a result, not a raise.
 
     Only cancellation of the awaiting task propagates (a kernel interrupt must stop the turn).
+    What the tool printed is kept in ``output``; the model sees it only when the tool returned
+    nothing (``None``), as the tool's content.
     """
     chosen = tools.get(name)
     if chosen is None:
@@ -463,13 +486,18 @@ async def invoke(
     kwargs = {k: chosen.converters[k](v) if k in chosen.converters else v for k, v in args.items()}
     for param in chosen.context_params:
         kwargs[param] = context
+    output = capture.Capture()
 
     async def call() -> tuple[bool, Any]:
         try:
             if chosen.is_async:
-                return True, await chosen.fn(**kwargs)
-            value = await _run_in_thread(chosen.fn, kwargs, name)
-            return True, (await value) if inspect.isawaitable(value) else value
+                with capture.capturing(output):
+                    return True, await chosen.fn(**kwargs)
+            value = await _run_in_thread(chosen.fn, kwargs, name, output)
+            if inspect.isawaitable(value):
+                with capture.capturing(output):
+                    value = await value
+            return True, value
         except Exception as exc:  # caught here so a tool's own TimeoutError is not our timeout
             return False, exc
 
@@ -477,26 +505,38 @@ async def invoke(
         ok, value = await asyncio.wait_for(call(), timeout)
     except asyncio.TimeoutError:
         left = None if chosen.is_async else "Its thread may still be running in the background."
-        return _failure(f"Tool {name} timed out after {timeout:g} s", left)
+        return _failure(
+            f"Tool {name} timed out after {timeout:g} s", left, **_seen(output, context)
+        )
+    seen = _seen(output, context)
     if not ok:
         trace = "".join(traceback.format_exception(type(value), value, value.__traceback__))
-        return _failure(f"{type(value).__name__}: {value}", trace, max_chars=max_chars)
-    if isinstance(value, str) and value:
+        return _failure(f"{type(value).__name__}: {value}", trace, max_chars=max_chars, **seen)
+    if value is None and seen["output"]:
+        content = seen["output"]
+    elif isinstance(value, str) and value:
         content = value
     else:
         try:
             content = json.dumps(value, ensure_ascii=False)
-        except (TypeError, ValueError) as exc:
+        except Exception as exc:  # TypeError, ValueError (a cycle), RecursionError (too deep)
             return _failure(
                 f"Tool {name} returned a {type(value).__name__}, which could not be serialised "
                 "to JSON; return a str, dict or list instead",
                 f"{type(exc).__name__}: {exc}",
+                **seen,
             )
     note = None
     if len(content) > max_chars:
         note = f"The result had {len(content):,} characters; the model saw {max_chars:,}."
     success = tool_result_success(content)
-    return ToolOutput(content=_cut(content, max_chars), success=success, detail=note)
+    return ToolOutput(content=_cut(content, max_chars), success=success, detail=note, **seen)
+
+
+def _seen(output: capture.Capture, context: ToolContext) -> dict[str, Any]:
+    """What the call printed and which variables it read, for its step."""
+    reads = getattr(context.namespace, "reads", ())
+    return {"output": output.text(), "variables": tuple(reads)}
 
 
 def __getattr__(name: str) -> Any:

@@ -13,6 +13,7 @@ import email.utils
 import json
 import random
 import re
+import socket
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -115,13 +116,15 @@ class OpenAIProvider:
                     answered = True
                     if response.status_code >= 400:
                         raise await self._status_error(response)
+                    if "html" in response.headers.get("content-type", ""):
+                        raise await _page_error(response)
                     async for item in self._read(response):
                         yield item
                     return
             except HTTPStatusError as exc:
                 wait = self._retry_wait(exc, attempt)
                 if wait is None:
-                    raise
+                    raise _given_up(exc) from None
                 yield StatusEvent(
                     state="retrying",
                     detail=f"{exc.message} - trying again in {wait:.1f} s "
@@ -129,15 +132,16 @@ class OpenAIProvider:
                 )
                 await asyncio.sleep(wait)
             except httpx.TimeoutException as exc:
-                raise TransportError(self._timeout_message(exc)) from None
+                raise TransportError(self._timeout_message(exc), detail=_chain(exc)) from None
             except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
                 # A pooled connection the server had already closed: nothing was sent back,
                 # so sending the request again on a new connection is safe. Once.
                 if answered or stale_retried:
-                    raise TransportError(self._transport_message(exc)) from None
+                    message = self._transport_message(exc)
+                    raise TransportError(message, detail=_chain(exc)) from None
                 stale_retried = True
             except httpx.TransportError as exc:
-                raise TransportError(self._transport_message(exc)) from None
+                raise TransportError(self._transport_message(exc), detail=_chain(exc)) from None
 
     def _retry_wait(self, exc: HTTPStatusError, attempt: int) -> float | None:
         if not exc.retryable or attempt >= self.max_tries:
@@ -151,6 +155,8 @@ class OpenAIProvider:
         parser = ChunkParser()
         if "json" in content_type and "stream" not in content_type:
             raw = await response.aread()
+            if not raw.strip():
+                raise IncompleteStreamError(EMPTY_BODY)
             for delta in parser.feed(_json(raw.decode("utf-8", "replace"))):
                 yield delta
             for delta in parser.flush():
@@ -162,6 +168,8 @@ class OpenAIProvider:
             if sse.event == "error":
                 payload = _maybe_json(data)
                 raise StreamError(error_message(payload or data or "error event"), detail=data)
+            if sse.event != "message":  # an event type that is not ours to read
+                continue
             if not data:
                 continue
             if data.strip() == "[DONE]":
@@ -173,6 +181,8 @@ class OpenAIProvider:
                 yield delta
         for delta in parser.flush():
             yield delta
+        if not finished and not response.num_bytes_downloaded:
+            raise IncompleteStreamError(EMPTY_BODY)
         if not finished:
             raise IncompleteStreamError(
                 "The stream ended before the answer was complete (no [DONE] and no finish reason)."
@@ -210,10 +220,67 @@ class OpenAIProvider:
         where = redact_url(self.url)
         reason = str(exc) or type(exc).__name__
         if isinstance(exc, httpx.ConnectError):
+            causes = _causes(exc)
+            if any(isinstance(c, socket.gaierror) for c in causes):
+                host = urlsplit(self.url).hostname
+                return f"Could not connect to {where}: the host {host!r} was not found (DNS)."
+            if any(isinstance(c, ConnectionRefusedError) for c in causes):
+                return (
+                    f"Could not connect to {where}: connection refused "
+                    "(is the server running, and is the port right?)"
+                )
             return f"Could not connect to {where}: {reason}"
         if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
             return f"The connection to {where} broke during the answer: {reason}"
         return f"Network error talking to {where}: {reason}"
+
+
+EMPTY_BODY = (
+    "The stream ended before the answer was complete: the server sent an empty body "
+    "(no answer and no error message)."
+)
+
+
+def _given_up(exc: HTTPStatusError) -> HTTPStatusError:
+    """The error to show once retrying stops; it says so when the server asked for too long."""
+    if not (exc.retryable and exc.retry_after is not None and exc.retry_after > MAX_RETRY_WAIT):
+        return exc
+    return HTTPStatusError(
+        f"{exc.message} (the server asked to wait {exc.retry_after:g} s; try again later)",
+        status_code=exc.status_code,
+        retry_after=exc.retry_after,
+        detail=exc.detail,
+    )
+
+
+async def _page_error(response: httpx.Response) -> StreamError:
+    """A web page where a stream should be: a login portal, a proxy, or a wrong base URL."""
+    raw = (await response.aread()).decode("utf-8", "replace")
+    title = _text_of_page(raw)
+    shown = f" ({title!r})" if title else ""
+    return StreamError(
+        f"The server answered with a web page{shown} instead of a stream: check the base URL "
+        "(it usually ends in /v1) and any proxy or login page in between.",
+        detail=raw[:4000] or None,
+    )
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what caused it, outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _chain(exc: BaseException) -> str:
+    """What went wrong on the wire, one line per cause, for a person one click away."""
+    return "\n".join(
+        f"{'caused by ' if i else ''}{type(c).__module__}.{type(c).__qualname__}: {c}"
+        for i, c in enumerate(_causes(exc))
+    )
 
 
 def _maybe_json(text: str) -> Any:

@@ -14,7 +14,7 @@ import ipywidgets
 from luxx_nb.events import ToolCallStep, ToolResultStep
 from luxx_nb.render.formatting import call_title, pretty_json
 
-__all__ = ["ErrorView", "ToolCallView", "status_html"]
+__all__ = ["ErrorView", "ToolCallView", "status_html", "variables_note"]
 
 SHOWN_RESULT_CHARS = 20_000
 """Longer results are cut in the view: the page needs a preview, not a megabyte of repr."""
@@ -67,19 +67,35 @@ class ToolCallView(ipywidgets.Accordion):
 
     def set_result(self, result: ToolResultStep) -> None:
         mark, color = ("✓", _OK) if result.success else ("✗", _FAIL)
-        self.titles = (f"{mark} {self._title}",)
+        read = variables_note(result.variables)
+        self.titles = (f"{mark} {self._title}" + (f" · {read}" if read else ""),)
         word = "result" if result.success else "failed"
         self._result.value = (
             f'<div style="{_LABEL}"><span style="{color}">{mark}</span> {word}</div>'
             f"{_pre(result.content, _SCROLL)}"
         )
         children: tuple[ipywidgets.Widget, ...] = (self._arguments, self._result)
+        if result.output:
+            printed = f'<div style="{_LABEL}">printed</div>{_pre(result.output, _SCROLL)}'
+            children = (*children, ipywidgets.HTML(printed))
+        if result.variables:
+            names = ", ".join(result.variables)
+            line = f'<div style="{_LABEL}">variables read: {escape(names)}</div>'
+            children = (*children, ipywidgets.HTML(line))
         if not result.success and result.detail:
             children = (*children, _collapsed("traceback", result.detail))
         self._body.children = children
 
     def __repr__(self) -> str:
         return f"<luxx tool call: {self._title}>"
+
+
+def variables_note(names: tuple[str, ...], limit: int = 3) -> str:
+    """``read: a, b`` (``read: a, b, c, … 12 variables``): which variables a tool call read."""
+    if not names:
+        return ""
+    shown = ", ".join(names[:limit])
+    return f"read: {shown}" + (f", … {len(names)} variables" if len(names) > limit else "")
 
 
 class ErrorView(ipywidgets.VBox):

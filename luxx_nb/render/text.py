@@ -97,6 +97,8 @@ class TextRenderer:
             self._line(
                 f"{mark} {name}: " + "\n  ".join(lines if step.success else lines[:1]), color
             )
+            if step.output.strip():
+                self._line("  printed: " + "\n  ".join(first_lines(step.output)), _DIM)
 
     def _begin(self, index: int, kind: str) -> None:
         """A new thinking or text step starts on a fresh line, a blank one after thinking."""
