@@ -149,21 +149,35 @@ class _Round:
         self.calls = ToolCallAccumulator()
 
     def fold(self, delta: ThinkingDelta | TextDelta) -> StepEvent:
-        turn = self.turn
-        if isinstance(delta, ThinkingDelta):
-            if self.thinking is None:
-                self.thinking, self.thinking_index = TextBuffer(), turn.next_index()
-                turn.thinking_parts.append("")
-            self.thinking.append(delta.text)
-            step: Step = ThinkingStep._view(self.thinking_index, self.thinking)  # type: ignore[assignment]
+        """The event for one fragment; the step's snapshot shares its round's buffer."""
+        text = delta.text
+        if type(delta) is TextDelta:
+            buffer, index, kind = self.text, self.text_index, TextStep
+            if buffer is None:
+                buffer, index = self._open("text")
         else:
-            if self.text is None:
-                self.text, self.text_index = TextBuffer(), turn.next_index()
-                turn.text_parts.append("")
-            self.text.append(delta.text)
-            step = TextStep._view(self.text_index, self.text)  # type: ignore[assignment]
-        turn.record(step)
-        return StepEvent(step=step, delta=delta.text)
+            buffer, index, kind = self.thinking, self.thinking_index, ThinkingStep
+            if buffer is None:
+                buffer, index = self._open("thinking")
+        buffer.append(text)
+        step: Step = kind._view(index, buffer)  # type: ignore[assignment]
+        steps = self.turn.steps
+        if steps and steps[-1].index == index:
+            steps[-1] = step
+        else:
+            steps.append(step)
+        return StepEvent(step=step, delta=text)
+
+    def _open(self, kind: str) -> tuple[TextBuffer, int]:
+        turn, buffer = self.turn, TextBuffer()
+        index = turn.next_index()
+        if kind == "text":
+            self.text, self.text_index = buffer, index
+            turn.text_parts.append("")
+        else:
+            self.thinking, self.thinking_index = buffer, index
+            turn.thinking_parts.append("")
+        return buffer, index
 
     def settle(self) -> None:
         """Write this round's text into the turn's parts (once the round's stream is over)."""
@@ -249,19 +263,23 @@ async def _stream_round(
     """One request: text and thinking become step events, tool-call fragments accumulate."""
     yield StatusEvent(state="connecting", detail=body["model"])
     streaming = False
-    async with aclosing(provider.stream(client, body)) as items:
-        async for item in items:
-            if isinstance(item, (ThinkingDelta, TextDelta)):
-                if not streaming:
-                    streaming = True
-                    yield StatusEvent(state="streaming", detail=body["model"])
-                yield round_.fold(item)
-            elif isinstance(item, ToolCallDelta):
-                round_.calls.add(item)
-            elif isinstance(item, UsageDelta):
-                round_.turn.usage = item.usage
-            elif isinstance(item, StatusEvent):
-                yield item
+    fold, calls, turn = round_.fold, round_.calls, round_.turn
+    async with aclosing(provider.batches(client, body)) as batches:
+        async for batch in batches:
+            if isinstance(batch, StatusEvent):
+                yield batch
+                continue
+            for item in batch:
+                kind = type(item)
+                if kind is TextDelta or kind is ThinkingDelta:
+                    if not streaming:
+                        streaming = True
+                        yield StatusEvent(state="streaming", detail=body["model"])
+                    yield fold(item)  # type: ignore[arg-type]
+                elif kind is ToolCallDelta:
+                    calls.add(item)  # type: ignore[arg-type]
+                elif kind is UsageDelta:
+                    turn.usage = item.usage  # type: ignore[union-attr]
 
 
 async def _run_tools(

@@ -111,7 +111,7 @@ class ChunkParser:
         self._think = ThinkSplitter()
 
     def feed(self, chunk: Any) -> list[Delta]:
-        if not isinstance(chunk, dict):
+        if type(chunk) is not dict and not isinstance(chunk, dict):
             raise StreamError(f"The provider sent data that is not a JSON object: {chunk!r:.200}")
         error = chunk.get("error")
         if error:
@@ -127,8 +127,8 @@ class ChunkParser:
         elif isinstance(chunk.get("message"), dict):
             self._content(chunk["message"].get("content"), out)
         usage = chunk.get("usage")
-        if not isinstance(usage, dict):
-            usage = (chunk.get("x_groq") or {}).get("usage")
+        if usage is None and "x_groq" in chunk:
+            usage = (chunk["x_groq"] or {}).get("usage")
         if isinstance(usage, dict):
             out.append(UsageDelta(Usage.from_dict(usage)))
         return out
@@ -138,22 +138,34 @@ class ChunkParser:
 
     def _choice(self, choice: dict[str, Any], out: list[Delta]) -> None:
         delta = choice.get("delta")
-        if not isinstance(delta, dict):
+        if type(delta) is not dict:
             delta = choice.get("message")  # a whole completion, not a stream
         if isinstance(delta, dict):
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if isinstance(reasoning, str) and reasoning:
-                out.append(ThinkingDelta(reasoning))
-            self._content(delta.get("content"), out)
-            refusal = delta.get("refusal")
-            if isinstance(refusal, str) and refusal:
-                out.append(TextDelta(refusal))
-            for call in delta.get("tool_calls") or ():
-                if isinstance(call, dict):
-                    out.append(_tool_call_delta(call))
-        reason = choice.get("finish_reason")
-        if isinstance(reason, str) and reason:
-            out.append(FinishDelta(reason))
+            # ``key in dict`` before reading: a chunk carries one or two of these keys, and a
+            # membership test is far cheaper than a ``get`` call (this runs once per token).
+            if "reasoning_content" in delta or "reasoning" in delta:
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if reasoning and isinstance(reasoning, str):
+                    out.append(ThinkingDelta(reasoning))
+            if "content" in delta:
+                content = delta["content"]
+                if content:
+                    if type(content) is str and self._think._state == "text":
+                        out.append(TextDelta(content))  # past any <think> check
+                    else:
+                        self._content(content, out)
+            if "refusal" in delta:
+                refusal = delta["refusal"]
+                if refusal and isinstance(refusal, str):
+                    out.append(TextDelta(refusal))
+            if "tool_calls" in delta:
+                for call in delta["tool_calls"] or ():
+                    if isinstance(call, dict):
+                        out.append(_tool_call_delta(call))
+        if "finish_reason" in choice:
+            reason = choice["finish_reason"]
+            if reason and isinstance(reason, str):
+                out.append(FinishDelta(reason))
 
     def _content(self, content: Any, out: list[Delta]) -> None:
         if isinstance(content, str):
@@ -165,8 +177,11 @@ class ChunkParser:
 
 
 def _first_choice(choices: Any) -> dict[str, Any] | None:
-    if not isinstance(choices, list):
+    if type(choices) is not list and not isinstance(choices, list):
         return None
+    first = choices[0]
+    if type(first) is dict and ("index" not in first or first["index"] == 0):
+        return first
     for choice in choices:
         if isinstance(choice, dict) and choice.get("index", 0) == 0:
             return choice

@@ -5,7 +5,8 @@ the answer (FIELD-NOTES: 534x for 20 KB). This widget keeps the rendered state i
 and sends increments as custom messages: blocks that became final are promoted out of the
 tail by length, and the tail travels as ``{keep, add}`` against what the page already has. So
 each character crosses the wire about once while streaming, and once more in the final
-``html`` trait that saved widget state needs.
+``html`` trait for saved widget state, unless ``saved_state`` keeps that copy in the kernel
+(a page that loads the widget later still gets it, by asking for the state).
 """
 
 from __future__ import annotations
@@ -22,6 +23,25 @@ from luxx_nb.render.markdown import CODE_CSS, IncrementalMarkdown, Update
 __all__ = ["StreamWidget", "common_prefix_length", "utf16_length"]
 
 _STATIC = resources.files("luxx_nb.render").joinpath("static")
+
+SAVED_STATE_LIMIT = 4_000
+"""Characters of HTML up to which a step's final HTML is sent for saved widget state.
+
+Past this, that copy is what would take a long answer over three times its size on IOPub
+(increments, saved state, the cell's plain transcript, plus HTML markup), so the kernel keeps
+it: saved state then holds what the page asked for, and the cell's transcript has the text.
+"""
+
+
+def _compact(source: str) -> str:
+    """Source without comment lines, indentation or blank lines.
+
+    Every stream widget (one per thinking or text step) carries its module and stylesheet
+    in the message that opens it; this makes that message about half as long. Only whole
+    ``//`` comment lines go, so a ``//`` inside code or a string is never touched.
+    """
+    lines = (line.strip() for line in source.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("//"))
 
 
 def utf16_length(text: str) -> int:
@@ -46,8 +66,8 @@ def common_prefix_length(a: str, b: str) -> int:
 class StreamWidget(anywidget.AnyWidget):
     """Markdown text or thinking that streams in; ``kind="thinking"`` sits in a ``<details>``."""
 
-    _esm = _STATIC.joinpath("stream.js").read_text(encoding="utf-8")
-    _css = _STATIC.joinpath("stream.css").read_text(encoding="utf-8") + CODE_CSS
+    _esm = _compact(_STATIC.joinpath("stream.js").read_text(encoding="utf-8"))
+    _css = _compact(_STATIC.joinpath("stream.css").read_text(encoding="utf-8") + CODE_CSS)
 
     kind = traitlets.Unicode(
         "text", help="'text', or 'thinking' to render inside a collapsible <details>."
@@ -62,10 +82,13 @@ class StreamWidget(anywidget.AnyWidget):
     ).tag(sync=True)
     label = traitlets.Unicode("", help="The <summary> line of a thinking step.").tag(sync=True)
 
-    def __init__(self, kind: str = "text", **kwargs: Any) -> None:
+    def __init__(
+        self, kind: str = "text", *, saved_state: bool | None = True, **kwargs: Any
+    ) -> None:
         thinking = kind == "thinking"
         kwargs.setdefault("label", "Thinking…" if thinking else "")
         super().__init__(kind=kind, expanded=thinking, **kwargs)
+        self.saved_state = saved_state
         self._markdown = IncrementalMarkdown()
         self._pending: list[str] = []
         self._blocks: list[str] = []
@@ -102,42 +125,59 @@ class StreamWidget(anywidget.AnyWidget):
         """Flush, make every block final, and set the ``html`` trait once."""
         if self._complete:
             return
-        self.flush()
-        self._apply(self._markdown.finish())
+        rest = "".join(self._pending)
+        self._pending.clear()
+        self._apply(self._markdown.finish(rest), final=True)  # one message for both
         self._complete = True
-        self.html = "".join(self._blocks)
+        with self._lock:
+            html = "".join(self._blocks)
+            self._blocks = [html]  # one copy, shared with the trait
+        if self._saves(html):
+            self.html = html
+        else:
+            # The kernel's state has it (a page that loads the widget later asks for it), and
+            # no message goes out: set under the trait, as a value that came from the page
+            # would be, without ipywidgets' echo check (a JSON round trip of the whole HTML).
+            self._trait_values["html"] = html
+
+    def _saves(self, html: str) -> bool:
+        """Whether the final HTML goes to the page now (see ``saved_state``)."""
+        if self.saved_state is None:
+            return len(html) <= SAVED_STATE_LIMIT
+        return self.saved_state
 
     def full_html(self) -> str:
         """All HTML rendered so far (final blocks and tail)."""
         with self._lock:
             return "".join(self._blocks) + self._tail
 
-    def _apply(self, update: Update) -> None:
+    def _apply(self, update: Update, *, final: bool = False) -> None:
         with self._lock:
             old = self._tail
             new = "".join(update.blocks) + update.tail
             keep = common_prefix_length(old, new)
-            if not update.blocks and keep == len(old) == len(new):
+            if not final and not update.blocks and keep == len(old) == len(new):
                 return
             self._blocks.extend(update.blocks)
             self._tail = update.tail
             self._version += 1
-            self.send(
-                {
-                    "type": "delta",
-                    "version": self._version,
-                    "keep": utf16_length(old[:keep]),
-                    "add": new[keep:],
-                    "blocks": [utf16_length(block) for block in update.blocks],
-                }
-            )
+            message = {
+                "type": "delta",
+                "version": self._version,
+                "keep": utf16_length(old[:keep]),
+                "add": new[keep:],
+                "blocks": [utf16_length(block) for block in update.blocks],
+            }
+            if final:
+                message["final"] = True
+            self.send(message)
 
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         """Answer a page's ``sync`` request (a late view, a reload) with the whole state."""
         if not isinstance(content, dict) or content.get("type") != "sync":
             return
         with self._lock:
-            done = self._complete
+            done = self._complete and self._saves(self.html)  # the html trait has it all
             self.send(
                 {
                     "type": "snapshot",

@@ -13,7 +13,14 @@ function stateOf(model) {
   const keyed = key !== null && typeof key === "object";
   let state = keyed ? STATES.get(key) : undefined;
   if (!state) {
-    state = { version: 0, blocks: [], tail: "", views: new Set(), waiting: false };
+    state = {
+      version: 0,
+      blocks: [],
+      tail: "",
+      views: new Set(),
+      waiting: false,
+      settling: false,
+    };
     if (keyed) STATES.set(key, state);
   }
   return state;
@@ -53,6 +60,13 @@ function receive(model, state, msg) {
     state.tail = text.slice(at);
     state.version = msg.version;
     state.views.forEach((view) => view.update(fresh));
+    if (msg.final && !model.get("html")) {
+      // The kernel keeps the final HTML unless saved state needs it sent; this page has it
+      // all already, so its own copy of the model (what JupyterLab saves) gets it here.
+      state.settling = true;
+      model.set("html", state.blocks.join(""));
+      state.settling = false;
+    }
   }
 }
 
@@ -128,7 +142,9 @@ function render({ model, el }) {
     },
   };
   state.views.add(view);
-  model.on("change:html", () => view.reset());
+  model.on("change:html", () => {
+    if (!state.settling) view.reset();
+  });
   view.reset();
   return () => state.views.delete(view);
 }

@@ -1,0 +1,129 @@
+"""Speed goals that hold on a busy machine: ratios measured in one run, CPU time, margins.
+
+The engine (bytes -> SSE -> JSON -> deltas -> steps) must run at least half as fast as the
+bare floor (httpx reading the same stream and ``json.loads`` of each ``data:`` line). Both
+are timed in CPU seconds of this process, against a server in another process, alternated
+and best of three, so another job on the machine slows neither; measured here about 0.68.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import httpx
+from server import LLMServer, ServerProcess, replay, text_stream, tool_call_stream
+
+import luxx_nb
+from luxx_nb.agent import Settings, Turn, run_turn
+from luxx_nb.events import TextBuffer
+from luxx_nb.providers.openai import OpenAIProvider
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 18 + "\n\n") * 250
+
+
+async def _floor(url: str) -> int:
+    count = 0
+    async with httpx.AsyncClient(timeout=60) as client:
+        body = {"model": "m", "messages": [], "stream": True}
+        async with client.stream("POST", url + "/chat/completions", json=body) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    json.loads(line[6:])
+                    count += 1
+    return count
+
+
+async def _engine(url: str) -> int:
+    turn, count = Turn(), 0
+    events = run_turn(
+        provider=OpenAIProvider(base_url=url),
+        messages=[{"role": "user", "content": "hi"}],
+        tools={},
+        settings=Settings(model="m"),
+        context=lambda call_id: None,  # type: ignore[arg-type,return-value]
+        turn=turn,
+    )
+    async for _ in events:
+        count += 1
+    assert turn.text == TEXT
+    return count
+
+
+def test_engine_runs_at_least_half_as_fast_as_the_bare_floor(
+    server_process: ServerProcess,
+) -> None:
+    body = text_stream(TEXT, fragment_size=4).body  # 65,000 events
+    best = {"floor": float("inf"), "engine": float("inf")}
+    for name, run in [("floor", _floor), ("engine", _engine)] * 3:
+        server_process.reset()
+        server_process.enqueue(replay(body, chunk_size=65536))
+        cpu = time.process_time()
+        asyncio.run(run(server_process.base_url))
+        best[name] = min(best[name], time.process_time() - cpu)
+    ratio = best["floor"] / best["engine"]
+    assert ratio >= 0.5, f"engine {best['engine']:.3f} s, floor {best['floor']:.3f} s"
+
+
+def test_eight_sync_tools_sleeping_a_second_finish_together(llm_server: LLMServer) -> None:
+    def nap(n: int) -> str:
+        """Sleep one second.
+
+        n: which nap
+        """
+        time.sleep(1.0)
+        return f"nap {n}"
+
+    llm_server.enqueue(
+        tool_call_stream([("nap", {"n": n}) for n in range(8)]), text_stream("Rested.")
+    )
+    chat = luxx_nb.Chat(model="m", base_url=llm_server.base_url, api_key="k", tools=[nap])
+    started = time.perf_counter()
+    reply = chat.send("nap", display=False)
+    elapsed = time.perf_counter() - started
+    assert reply.error is None
+    assert len([s for s in reply.steps if s.type == "tool_result"]) == 8
+    assert elapsed < 1.5, f"{elapsed:.2f} s: the tools did not run in parallel"
+
+
+def _best_of_three(code: str) -> float:
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        for _ in range(3)
+    ]
+    return min(float(run.stdout.split()[-1]) for run in runs)
+
+
+def test_import_and_load_ext_are_quick_and_lazy() -> None:
+    imported = _best_of_three(
+        "import sys, time; t = time.perf_counter(); import luxx_nb\n"
+        "assert 'ipywidgets' not in sys.modules and 'IPython' not in sys.modules\n"
+        "print(time.perf_counter() - t)"
+    )
+    loaded = _best_of_three(
+        "import time; from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance(); t = time.perf_counter()\n"
+        "shell.run_line_magic('load_ext', 'luxx_nb')\n"
+        "import sys; assert 'ipywidgets' not in sys.modules\n"
+        "print(time.perf_counter() - t)"
+    )
+    assert imported < 0.3 and loaded < 0.3, (imported, loaded)
+
+
+def test_a_long_step_costs_about_its_size_in_memory() -> None:
+    """1 MB in 4-character fragments: one ``str`` each would hold about 15 MB."""
+    fragments = [TEXT[i : i + 4] for i in range(0, len(TEXT), 4)] * 16
+    tracemalloc.start()
+    buffer = TextBuffer()
+    for fragment in fragments:
+        buffer.append(fragment)
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(buffer) == 16 * len(TEXT) and buffer.text()[: len(TEXT)] == TEXT
+    assert held < 1.5 * len(buffer), f"{held:,} bytes for {len(buffer):,} characters"
