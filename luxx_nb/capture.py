@@ -9,9 +9,9 @@ that looks up a context variable set only in the tool's own context: a tool's wr
 its ``Capture``, everyone else's to the stream that was there before. Keyed by context rather
 than thread, it also tells apart async tools sharing the loop thread.
 
-``input()`` and ``getpass()`` inside a tool would wait for a keyboard nobody is watching (in a
-kernel, a prompt in some cell; in a script, the terminal the person is typing into) until the
-time limit: they raise ``ToolInputError`` instead.
+``input()``, ``getpass()`` and reads of ``sys.stdin`` inside a tool would wait for a keyboard
+nobody is watching (in a kernel, a prompt in some cell; in a script, the terminal the person
+is typing into) until the time limit: they raise ``ToolInputError`` instead.
 
 Not captured: writes to file descriptors 1 and 2 by C code or child processes, and streams a
 library saved before the tool ran (a logging handler made earlier holds the old stream).
@@ -111,6 +111,36 @@ class _Redirect:
         return getattr(self._stream, name)
 
 
+class _Stdin:
+    """Stands in for ``sys.stdin`` while tools are alive: a tool's reads fail at once."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def _check(self) -> None:
+        if _current.get() is not None:
+            raise ToolInputError(INPUT_MESSAGE)
+
+    def read(self, *args: Any) -> Any:
+        self._check()
+        return self._stream.read(*args)
+
+    def readline(self, *args: Any) -> Any:
+        self._check()
+        return self._stream.readline(*args)
+
+    def readlines(self, *args: Any) -> Any:
+        self._check()
+        return self._stream.readlines(*args)
+
+    def __iter__(self) -> Any:
+        self._check()
+        return iter(self._stream)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def _refuse_input(original: Callable[..., Any]) -> Callable[..., Any]:
     def guarded(*args: Any, **kwargs: Any) -> Any:
         if _current.get() is not None:
@@ -126,11 +156,12 @@ _lock = threading.Lock()
 _alive = 0
 _installed: dict[str, tuple[Any, Any]] = {}  # name -> (what we put there, what was there)
 
-_PLACES: dict[str, tuple[Any, str]] = {
-    "stdout": (sys, "stdout"),
-    "stderr": (sys, "stderr"),
-    "input": (builtins, "input"),
-    "getpass": (getpass, "getpass"),
+_PLACES: dict[str, tuple[Any, str, Callable[[Any], Any]]] = {
+    "stdout": (sys, "stdout", _Redirect),
+    "stderr": (sys, "stderr", _Redirect),
+    "stdin": (sys, "stdin", _Stdin),
+    "input": (builtins, "input", _refuse_input),
+    "getpass": (getpass, "getpass", _refuse_input),
 }
 
 
@@ -140,11 +171,11 @@ def _install() -> None:
     Checked at every tool start, not only the first: while a hung tool keeps ours alive,
     something else (pytest between tests, ``redirect_stdout`` in a cell) may have replaced it.
     """
-    for name, (owner, attribute) in _PLACES.items():
+    for name, (owner, attribute, wrap) in _PLACES.items():
         was = getattr(owner, attribute, None)
         if was is None or (name in _installed and _installed[name][0] is was):
             continue
-        ours = _Redirect(was) if owner is sys else _refuse_input(was)
+        ours = wrap(was)
         setattr(owner, attribute, ours)
         _installed[name] = (ours, was)
 
@@ -152,7 +183,7 @@ def _install() -> None:
 def _uninstall() -> None:
     """Put back what was there, unless someone replaced ours meanwhile (then leave theirs)."""
     for name, (ours, was) in _installed.items():
-        owner, attribute = _PLACES[name]
+        owner, attribute, _ = _PLACES[name]
         if getattr(owner, attribute, None) is ours:
             setattr(owner, attribute, was)
     _installed.clear()

@@ -44,7 +44,8 @@ DETAILS = """\
 - **Retries.** 429 and 5xx before the stream starts are tried three times in all, with
   backoff, honouring `Retry-After` and `retry-after-ms` up to 60 s; a longer wait fails at once
   and says so. 400, 401, 403, 404, 413 and 422 are never retried. While it waits, the status
-  line says `retrying` with the reason and the attempt.
+  line says `retrying` with the reason and the attempt. Redirects are not followed (the key
+  would go with them): the message names where the server points.
 - **Interrupts.** The kernel's interrupt cancels the run on its loop thread: the HTTP stream is
   closed (the server sees the disconnect), a tool call left without a result gets one saying
   it was interrupted, the partial answer stays in the history, and the cell ends with a
@@ -99,8 +100,8 @@ DETAILS = """\
   when the tool returned `None`, it sees what the tool printed instead. Writes straight to file
   descriptors 1 and 2 (C code, child processes) and streams a library saved earlier are not
   captured.
-- `input()` and `getpass()` inside a tool fail at once with `ToolInputError` (an `EOFError`):
-  nobody is at the keyboard while the model waits.
+- `input()`, `getpass()` and reads of `sys.stdin` inside a tool fail at once with
+  `ToolInputError` (an `EOFError`): nobody is at the keyboard while the model waits.
 - A result that JSON cannot carry (an object, a cycle, nesting too deep for the encoder)
   becomes a failed result that says so; a result over 20,000 characters is cut, with its size.
 

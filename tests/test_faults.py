@@ -15,8 +15,10 @@ before the fault is in the reply and the history, and the next turn works on tha
 from __future__ import annotations
 
 import asyncio
+import builtins
 import copy
 import dataclasses
+import getpass
 import html
 import io
 import json
@@ -42,10 +44,10 @@ from server import (
     tool_call_stream,
 )
 
-from luxx_nb import Chat, ToolContext
+from luxx_nb import Chat, ToolContext, capture
 from luxx_nb.render.text import TextRenderer
 from luxx_nb.render.widgets import RunWidget
-from luxx_nb.tools import Tool, make_tool
+from luxx_nb.tools import Tool, invoke, make_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "Tell me about the data."
@@ -336,6 +338,7 @@ def stall() -> list[Response]:
     return [raw(first, rest, delay=6.0)]
 
 
+MOVED = "https://api.example.org/v1/chat/completions"
 HTML_PAGE = b"<html><head><title>Sign in - Portal</title></head><body>Please log in</body></html>"
 HTML_404 = b"<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>"
 
@@ -490,6 +493,19 @@ FAULTS: tuple[Fault, ...] = (
             (502, "Bad Gateway"),
             (503, "Service Unavailable"),
         )
+    ),
+    Fault(
+        id="http-307-redirect",
+        group="HTTP",
+        fault="HTTP 307 to another address (http to https, an API that moved)",
+        sees="Error: `the server sends this request to https://api.example.org/…`; not "
+        "followed, so the key is never sent elsewhere",
+        expect="the server sends this request to https://api.example.org/v1/chat/completions",
+        kept="the prompt",
+        responses=lambda: [
+            raw(b"", status=307, headers={"Location": MOVED}, content_type=None, framing="length")
+        ],
+        verify=verify_one_try,
     ),
     Fault(
         id="html-page",
@@ -964,6 +980,34 @@ def test_fault_through_chat(row: Fault, server: LLMServer) -> None:
     assert sent[0] == {"role": "user", "content": PROMPT}
     assert sent[-1] == {"role": "user", "content": NEXT_PROMPT}
     check_history_is_valid(sent)
+
+
+@pytest.mark.parametrize(
+    "read",
+    [lambda: input("name? "), lambda: getpass.getpass(), lambda: sys.stdin.readline()],
+    ids=["input", "getpass", "stdin"],
+)
+def test_keyboard_reads_in_a_tool_fail_at_once(read: Callable[[], str]) -> None:
+    def ask() -> str:
+        """Asks the keyboard."""
+        return read()
+
+    wait_until_no_tool_is_alive()
+    before = (builtins.input, getpass.getpass, sys.stdin, sys.stdout)
+    started = time.monotonic()
+    out = asyncio.run(invoke({"ask": make_tool(ask)}, "ask", "{}", ToolContext()))
+    assert not out.success and "ToolInputError: input() is not available" in out.content
+    assert time.monotonic() - started < 5  # at once, not at the 60 s time limit
+    wait_until_no_tool_is_alive()
+    assert (builtins.input, getpass.getpass, sys.stdin, sys.stdout) == before  # put back
+
+
+def wait_until_no_tool_is_alive() -> None:
+    """A hung tool of an earlier row may sleep on (3 s) past its time limit: wait it out."""
+    deadline = time.monotonic() + 15
+    while capture.active() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not capture.active()
 
 
 def test_every_row_is_distinct_and_complete() -> None:

@@ -126,6 +126,8 @@ class OpenAIProvider:
                     answered = True
                     if response.status_code >= 400:
                         raise await self._status_error(response)
+                    if response.is_redirect:
+                        raise _redirect_error(response)
                     if "html" in response.headers.get("content-type", ""):
                         raise await _page_error(response)
                     async for batch in self._read(response):
@@ -285,6 +287,18 @@ def _given_up(exc: HTTPStatusError) -> HTTPStatusError:
         status_code=exc.status_code,
         retry_after=exc.retry_after,
         detail=exc.detail,
+    )
+
+
+def _redirect_error(response: httpx.Response) -> HTTPStatusError:
+    """A redirect is not followed (it would resend the key elsewhere): say where it points."""
+    target = response.next_request.url if response.next_request else None
+    where = redact_url(str(target)) if target else response.headers.get("location", "elsewhere")
+    status = response.status_code
+    return HTTPStatusError(
+        f"HTTP {status} {response.reason_phrase}: the server sends this request to {where}; "
+        "if that is right, use it as the base URL (without /chat/completions).",
+        status_code=status,
     )
 
 
