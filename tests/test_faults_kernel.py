@@ -15,6 +15,7 @@ import queue
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,12 @@ class Cell:
         """Model ids of the widgets this cell displayed."""
         bundles = [c["data"] for c in self.of("display_data") + self.of("update_display_data")]
         return list(dict.fromkeys(b[VIEW]["model_id"] for b in bundles if VIEW in b))
+
+    @property
+    def snapshot(self) -> str:
+        """The static HTML that replaces the widgets when the run ends ("" if none)."""
+        updates = [c["data"].get("text/html", "") for c in self.of("update_display_data")]
+        return updates[-1] if updates else ""
 
     @property
     def transcript(self) -> str:
@@ -152,6 +159,42 @@ class Kernel:
         return "\n".join(seen), "\n".join(hidden)
 
 
+class _Folds(HTMLParser):
+    """Text of an HTML snapshot, split into what is in view and what a closed <details> hides
+    (its <summary> stays in view)."""
+
+    VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "wbr", "col", "area", "base"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, bool, bool]] = [("", False, False)]  # tag, hidden, closed
+        self.seen: list[str] = []
+        self.hidden: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.VOID:
+            return
+        parent, hidden, closed = self.stack[-1]
+        hidden = hidden or (parent == "details" and closed and tag != "summary")
+        self.stack.append((tag, hidden, tag == "details" and "open" not in dict(attrs)))
+
+    def handle_endtag(self, tag: str) -> None:
+        while len(self.stack) > 1:
+            if self.stack.pop()[0] == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        tag, hidden, closed = self.stack[-1]
+        (self.hidden if hidden or (tag == "details" and closed) else self.seen).append(data)
+
+
+def snapshot_texts(markup: str) -> tuple[str, str]:
+    parser = _Folds()
+    parser.feed(markup)
+    parser.close()
+    return " ".join(parser.seen), " ".join(parser.hidden)
+
+
 def kernel_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in PROVIDER_ENV}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
@@ -214,6 +257,13 @@ def test_fault_through_the_magic(row: Fault, kernel: Kernel, server: LLMServer) 
     observed["requests"] = len(server.requests)
     seen, hidden = kernel.seen_and_hidden(cell)
     check_row(row, observed, seen, hidden)
+    if cell.snapshot:  # what stays in the cell once the run ends
+        seen, hidden = snapshot_texts(cell.snapshot)
+        assert "Traceback" not in seen and KEY not in seen + hidden
+        if row.outcome == "error":
+            assert row.expect in seen, seen[-2000:]
+        if row.detail:
+            assert row.detail in hidden
 
     server.reset()
     server.enqueue(text_stream(NEXT_ANSWER))
