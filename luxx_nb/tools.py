@@ -518,7 +518,7 @@ async def invoke(
         content = value
     else:
         try:
-            content = json.dumps(value, ensure_ascii=False)
+            content = json.dumps(value, ensure_ascii=False, default=_numpy_plain)
         except Exception as exc:  # TypeError, ValueError (a cycle), RecursionError (too deep)
             return _failure(
                 f"Tool {name} returned a {type(value).__name__}, which could not be serialised "
@@ -531,6 +531,14 @@ async def invoke(
         note = f"The result had {len(content):,} characters; the model saw {max_chars:,}."
     success = tool_result_success(content)
     return ToolOutput(content=_cut(content, max_chars), success=success, detail=note, **seen)
+
+
+def _numpy_plain(value: Any) -> Any:
+    """A numpy scalar or array as the number or list it holds: ``df["x"].sum()`` is a
+    ``numpy.int64``, the most common result a notebook tool returns without meaning to."""
+    if type(value).__module__.split(".")[0] == "numpy" and hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _seen(output: capture.Capture, context: ToolContext) -> dict[str, Any]:

@@ -102,8 +102,9 @@ DETAILS = """\
   captured.
 - `input()`, `getpass()` and reads of `sys.stdin` inside a tool fail at once with
   `ToolInputError` (an `EOFError`): nobody is at the keyboard while the model waits.
-- A result that JSON cannot carry (an object, a cycle, nesting too deep for the encoder)
-  becomes a failed result that says so; a result over 20,000 characters is cut, with its size.
+- numpy numbers and arrays in a result are sent as the numbers and lists they hold. A result
+  that JSON cannot carry (an object, a set, a cycle, nesting too deep for the encoder) becomes a
+  failed result that says so; a result over 20,000 characters is cut, with its size.
 
 ## Hostile text
 

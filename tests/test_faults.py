@@ -37,6 +37,7 @@ from server import (
     Response,
     Stream,
     drop_after,
+    hang,
     json_error,
     json_response,
     sse,
@@ -387,6 +388,16 @@ FAULTS: tuple[Fault, ...] = (
         kept="the prompt and the partial answer",
         responses=reset_mid_stream,
         partial="Partial answer",
+    ),
+    Fault(
+        id="closed-before-answer",
+        group="Network",
+        fault="The server closes the connection before answering, twice",
+        sees="Error: `closed the connection without answering (tried twice)`",
+        expect="closed the connection without answering (tried twice)",
+        kept="the prompt",
+        responses=lambda: [hang(0, send_headers=False), hang(0, send_headers=False)],
+        detail="RemoteProtocolError",
     ),
     Fault(
         id="stall",
@@ -1008,6 +1019,17 @@ def wait_until_no_tool_is_alive() -> None:
     while capture.active() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not capture.active()
+
+
+def test_numpy_results_are_the_numbers_they_hold() -> None:
+    import numpy
+
+    def total() -> Any:
+        """Sums, as pandas and numpy return them."""
+        return {"sum": numpy.int64(60), "mean": numpy.float32(0.5), "row": numpy.arange(3)}
+
+    out = asyncio.run(invoke({"total": make_tool(total)}, "total", "{}", ToolContext()))
+    assert out.success and json.loads(out.content) == {"sum": 60, "mean": 0.5, "row": [0, 1, 2]}
 
 
 def test_every_row_is_distinct_and_complete() -> None:

@@ -149,7 +149,7 @@ class OpenAIProvider:
                 # A pooled connection the server had already closed: nothing was sent back,
                 # so sending the request again on a new connection is safe. Once.
                 if answered or stale_retried:
-                    message = self._transport_message(exc)
+                    message = self._transport_message(exc, answered=answered)
                     raise TransportError(message, detail=_chain(exc)) from None
                 stale_retried = True
             except httpx.TransportError as exc:
@@ -219,7 +219,7 @@ class OpenAIProvider:
             return f"{where} sent nothing for {self.timeout.read:g} s; the request was abandoned."
         return f"The request to {where} timed out ({type(exc).__name__})."
 
-    def _transport_message(self, exc: httpx.TransportError) -> str:
+    def _transport_message(self, exc: httpx.TransportError, *, answered: bool = True) -> str:
         where = redact_url(self.url)
         reason = str(exc) or type(exc).__name__
         if isinstance(exc, httpx.ConnectError):
@@ -234,6 +234,8 @@ class OpenAIProvider:
                 )
             return f"Could not connect to {where}: {reason}"
         if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+            if not answered:
+                return f"{where} closed the connection without answering (tried twice): {reason}"
             return f"The connection to {where} broke during the answer: {reason}"
         return f"Network error talking to {where}: {reason}"
 
