@@ -13,8 +13,9 @@ than thread, it also tells apart async tools sharing the loop thread.
 nobody is watching (in a kernel, a prompt in some cell; in a script, the terminal the person
 is typing into) until the time limit: they raise ``ToolInputError`` instead.
 
-Not captured: writes to file descriptors 1 and 2 by C code or child processes, and streams a
-library saved before the tool ran (a logging handler made earlier holds the old stream).
+Not captured: writes to file descriptors 1 and 2 by C code or child processes, streams a
+library saved before the tool ran (a logging handler made earlier holds the old stream), and
+threads the tool starts itself (a new thread starts with an empty context).
 """
 
 from __future__ import annotations

@@ -97,9 +97,9 @@ DETAILS = """\
 - While a tool runs, `sys.stdout` and `sys.stderr` are redirected by context: what the tool
   prints (and only that tool) goes into its own step, under *printed*, and never into a cell,
   even when a hung tool prints after its time limit. The model sees the tool's return value;
-  when the tool returned `None`, it sees what the tool printed instead. Writes straight to file
-  descriptors 1 and 2 (C code, child processes) and streams a library saved earlier are not
-  captured.
+  when the tool returned `None`, it sees what the tool printed instead. Not captured: writes
+  straight to file descriptors 1 and 2 (C code, child processes), streams a library saved
+  earlier (a logging handler), and threads the tool starts itself (they print as any thread).
 - `input()`, `getpass()` and reads of `sys.stdin` inside a tool fail at once with
   `ToolInputError` (an `EOFError`): nobody is at the keyboard while the model waits.
 - numpy numbers and arrays in a result are sent as the numbers and lists they hold. A result
