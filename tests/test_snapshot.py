@@ -330,3 +330,28 @@ def test_an_interrupted_or_failed_run_ends_in_its_snapshot_too(llm_server):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_snapshot_shows_what_a_tool_printed_and_the_variables_it_read():
+    from luxx_nb.events import StepEvent, ToolCallStep, ToolResultStep
+    from luxx_nb.render.html import HtmlRenderer
+
+    view = HtmlRenderer()
+    view.start(model="m")
+    call = ToolCallStep(index=1, id_ref="c1", name="peek", arguments='{"name": "sales"}')
+    result = ToolResultStep(
+        index=2,
+        id_ref="step-1",
+        name="peek",
+        content="3 rows",
+        success=True,
+        output="<b>printed</b> line",
+        variables=("sales", "prices"),
+    )
+    view.handle(StepEvent(step=call))
+    view.handle(StepEvent(step=result))
+    view.finish("done")
+    html = view.html()
+    assert "&lt;b&gt;printed&lt;/b&gt; line" in html and "<b>printed</b>" not in html
+    assert "variables read: sales, prices" in html
+    assert "read: sales, prices" in html.split("</summary>")[0]

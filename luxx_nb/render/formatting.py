@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["call_title", "first_lines", "pretty_json", "shorten"]
+__all__ = ["call_title", "first_lines", "pretty_json", "shorten", "variables_note"]
 
 
 def shorten(text: str, limit: int) -> str:
@@ -43,3 +43,11 @@ def first_lines(text: str, count: int = 3, width: int = 100) -> list[str]:
     if len(lines) > count and shown:
         shown[-1] += " …"
     return shown
+
+
+def variables_note(names: tuple[str, ...], limit: int = 3) -> str:
+    """``read: a, b`` (``read: a, b, c, … 12 variables``): which variables a tool call read."""
+    if not names:
+        return ""
+    shown = ", ".join(names[:limit])
+    return f"read: {shown}" + (f", … {len(names)} variables" if len(names) > limit else "")

@@ -30,7 +30,7 @@ from luxx_nb.events import (
     ToolResultStep,
     Usage,
 )
-from luxx_nb.render.formatting import call_title, pretty_json
+from luxx_nb.render.formatting import call_title, pretty_json, variables_note
 from luxx_nb.render.markdown import CODE_CSS, render_markdown
 
 __all__ = ["SNAPSHOT_CLASS", "HtmlRenderer"]
@@ -286,6 +286,12 @@ def _call_html(item: _Call) -> str:
             f'<div style="{_LABEL}"><span style="{color}">{mark}</span> {word}</div>'
             f"{_pre(result.content)}"
         )
+        if result.output:
+            body += f'<div style="{_LABEL}">printed</div>{_pre(result.output)}'
+        if result.variables:
+            names = escape(", ".join(result.variables))
+            body += f'<div style="{_LABEL}">variables read: {names}</div>'
+            title += f" · {variables_note(result.variables)}"
         if not result.success and result.detail:
             body += _folded("traceback", _pre(result.detail))
     summary = escape(title)

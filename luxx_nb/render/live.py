@@ -105,7 +105,7 @@ class InlineRun:
         from .html import HtmlRenderer
         from .widgets import RunWidget
 
-        self.widget = RunWidget(model=model, local=local)
+        self.widget = RunWidget(model=model, local=local, saved_state=False)  # replaced at the end
         self.snapshot: HtmlRenderer = HtmlRenderer()
         self._transcript = io.StringIO()
         self._text = TextRenderer(self._transcript, color=False)

@@ -12,7 +12,7 @@ from html import escape
 import ipywidgets
 
 from luxx_nb.events import ToolCallStep, ToolResultStep
-from luxx_nb.render.formatting import call_title, pretty_json
+from luxx_nb.render.formatting import call_title, pretty_json, variables_note
 
 __all__ = ["ErrorView", "ToolCallView", "status_html", "variables_note"]
 
@@ -88,14 +88,6 @@ class ToolCallView(ipywidgets.Accordion):
 
     def __repr__(self) -> str:
         return f"<luxx tool call: {self._title}>"
-
-
-def variables_note(names: tuple[str, ...], limit: int = 3) -> str:
-    """``read: a, b`` (``read: a, b, c, … 12 variables``): which variables a tool call read."""
-    if not names:
-        return ""
-    shown = ", ".join(names[:limit])
-    return f"read: {shown}" + (f", … {len(names)} variables" if len(names) > limit else "")
 
 
 class ErrorView(ipywidgets.VBox):
