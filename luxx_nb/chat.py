@@ -400,7 +400,9 @@ class Chat:
         if display or (display is None and not renderers):
             from .render.live import inline_renderer
 
-            renderer = inline_renderer(model=self.model, local=local, force=bool(display))
+            renderer = inline_renderer(
+                model=self.model, local=local, force=bool(display), history=self.history
+            )
             if renderer is not None:
                 renderers.append(renderer)
         return renderers

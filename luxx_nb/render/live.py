@@ -110,7 +110,7 @@ class InlineRun:
         self._transcript = io.StringIO()
         self._text = TextRenderer(self._transcript, color=False)
         ambient = _recording.get()
-        if history is None and ambient is not None:
+        if ambient is not None and (history is None or history is ambient.history):
             chat, history = chat or ambient.chat, ambient.history
         self._chat = chat
         self._history = history
