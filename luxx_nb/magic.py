@@ -25,6 +25,7 @@ from .tools import Tool, registered_tools
 
 __all__ = ["LuxxMagics", "interpolate"]
 
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -66,6 +67,12 @@ class LuxxMagics(Magics):
     thinking = Bool(None, allow_none=True, config=True, help="Ask for thinking (None: default).")
     max_iterations = Integer(10, config=True, help="Most model requests (tool rounds) per cell.")
     tool_timeout = Float(60.0, config=True, help="Seconds a tool may run before it fails.")
+    timeout = Float(
+        None,
+        allow_none=True,
+        config=True,
+        help="Seconds the server may stay silent (read timeout).",
+    )
     hidden_variables = List(
         Unicode(), config=True, help="Variables the tools never show, beyond the defaults."
     )
@@ -105,6 +112,9 @@ class LuxxMagics(Magics):
     @argument("--no-tools", action="store_true", help="Offer no tools.")
     @argument("--vars", metavar="a,b", help="Let the tools see only these variables.")
     @argument("--max-iterations", type=int, help="Most model requests (tool rounds) in this cell.")
+    @argument(
+        "--timeout", type=float, help="Seconds the server may stay silent before the run fails."
+    )
     @argument("--new", action="store_true", help="Start a fresh conversation.")
     @argument(
         "--chat", default="default", metavar="NAME", help="Which conversation (default: 'default')."
@@ -150,6 +160,7 @@ class LuxxMagics(Magics):
         chat.thinking = pick("thinking")
         chat.max_iterations = pick("max_iterations")
         chat.tool_timeout = self.tool_timeout
+        chat.timeout = pick("timeout")
         chat.hidden_variables = tuple(self.hidden_variables)
         chat.visible_variables = _names(args.vars) if args.vars else None
         chat.tools = self._tools(args)
@@ -158,6 +169,11 @@ class LuxxMagics(Magics):
         variable = args.api_key_env or self.api_key_env
         if not variable:
             return None
+        if not _VARIABLE_NAME.fullmatch(variable):  # a pasted key must not be echoed back
+            raise UsageError(
+                "--api-key-env takes the name of an environment variable, such as "
+                "OPENAI_API_KEY, not the key itself (what was given is not shown)."
+            )
         key = os.environ.get(variable)
         if not key:
             raise UsageError(f"The environment variable {variable} is not set (--api-key-env).")

@@ -81,18 +81,18 @@ async def _collect(chat, prompt):
 def test_a_server_crash_mid_answer_is_reported_and_the_next_run_restarts_it():
     import os
     import signal
-    import threading
 
-    chat = Chat(model="local", temperature=0, max_tokens=400)
+    chat = Chat(model="local", temperature=0, max_tokens=1000)
     chat.send("Hi")  # make sure the server runs
     victim = ensure_local_server()
 
-    def kill_soon():
-        time.sleep(0.4)
-        os.kill(victim.pid, signal.SIGKILL)
+    async def kill_on_first_token():
+        async for event in chat.stream("Write a long story about the sea, with many chapters."):
+            if event.name == "process_step" and victim.running:
+                os.kill(victim.pid, signal.SIGKILL)
+        return chat.last_reply
 
-    threading.Thread(target=kill_soon).start()
-    reply = chat.send("Write a long story about the sea, with many chapters.")
+    reply = asyncio.run(kill_on_first_token())
     assert reply.error == (
         "The local model server stopped unexpectedly (killed by SIGKILL). "
         "The next run starts it again."

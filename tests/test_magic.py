@@ -206,3 +206,25 @@ def test_unknown_tool_name_is_a_usage_error(llm_server):
     shown = "".join(o.get("text", "") for o in nb.cells[1].outputs)  # IPython prints usage errors
     assert "UsageError: Unknown tool(s): nope. Available: list_variables, get_variable" in shown
     assert not llm_server.requests
+
+
+def test_a_key_pasted_into_api_key_env_is_not_echoed_and_timeout_applies(llm_server):
+    from server import hang
+
+    pasted = "sk-proj-pasted-by-mistake-0123456789"
+    llm_server.enqueue(hang(3))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext luxx_nb"),
+        nbformat.v4.new_code_cell(
+            f"%%luxx -m m --base-url {llm_server.base_url} --api-key-env {pasted}\nhi"
+        ),
+        nbformat.v4.new_code_cell(
+            f"%%luxx -m m --base-url {llm_server.base_url} --timeout 0.5\nhi"
+        ),
+    ]
+    NotebookClient(nb, kernel_name="python3", timeout=60, allow_errors=True).execute()
+    outputs = json.dumps([cell.outputs for cell in nb.cells])  # the cell itself holds it, sadly
+    assert pasted not in outputs and "not the key itself" in outputs
+    shown = "".join(o.get("data", {}).get("text/plain", "") for o in nb.cells[2].outputs)
+    assert "sent nothing for 0.5 s" in shown
