@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["call_title", "first_lines", "pretty_json", "shorten", "variables_note"]
+STATE_LABELS = {
+    "idle": "ready",
+    "connecting": "connecting",
+    "starting_local": "starting the local model",
+    "streaming": "streaming",
+    "running_tools": "running tools",
+    "retrying": "retrying",
+    "done": "done",
+    "error": "error",
+    "interrupted": "interrupted",
+}
+"""What the status line calls each state of a run."""
+
+__all__ = ["STATE_LABELS", "call_title", "first_lines", "pretty_json", "shorten", "variables_note"]
 
 
 def shorten(text: str, limit: int) -> str:

@@ -30,7 +30,7 @@ from luxx_nb.events import (
     ToolResultStep,
     Usage,
 )
-from luxx_nb.render.formatting import call_title, pretty_json, variables_note
+from luxx_nb.render.formatting import STATE_LABELS, call_title, pretty_json, variables_note
 from luxx_nb.render.markdown import CODE_CSS, render_markdown
 
 __all__ = ["SNAPSHOT_CLASS", "HtmlRenderer"]
@@ -71,17 +71,6 @@ _STYLE = (
     "</style>"
 )
 
-_STATES = {
-    "idle": "ready",
-    "connecting": "connecting",
-    "starting_local": "starting the local model",
-    "streaming": "streaming",
-    "running_tools": "running tools",
-    "retrying": "retrying",
-    "done": "done",
-    "error": "error",
-    "interrupted": "interrupted",
-}
 _STATE_STYLES = {"done": _OK, "error": _FAIL, "interrupted": _WARN}
 LOCAL_NOTE = (
     "This answer comes from a tiny model running on this machine: expect short, simple and "
@@ -220,7 +209,7 @@ class HtmlRenderer:
                 item.seconds = max(1, round(now - item.since))
 
     def _status(self) -> str:
-        label = escape(_STATES.get(self.state, self.state))
+        label = escape(STATE_LABELS.get(self.state, self.state))
         parts = [f"<b>{escape(self.model or 'luxx')}</b>"]
         parts.append(f'<span style="{_STATE_STYLES.get(self.state, "")}">{label}</span>')
         if self._elapsed is not None:

@@ -12,7 +12,7 @@ from html import escape
 import ipywidgets
 
 from luxx_nb.events import ToolCallStep, ToolResultStep
-from luxx_nb.render.formatting import call_title, pretty_json, variables_note
+from luxx_nb.render.formatting import STATE_LABELS, call_title, pretty_json, variables_note
 
 __all__ = ["ErrorView", "ToolCallView", "status_html", "variables_note"]
 
@@ -107,17 +107,6 @@ class ErrorView(ipywidgets.VBox):
         return "<luxx error>"
 
 
-_STATES = {
-    "idle": "ready",
-    "connecting": "connecting",
-    "starting_local": "starting the local model",
-    "streaming": "streaming",
-    "running_tools": "running tools",
-    "retrying": "retrying",
-    "done": "done",
-    "error": "error",
-    "interrupted": "interrupted",
-}
 _STATE_STYLES = {
     "done": "color:var(--jp-success-color1,#388e3c);",
     "error": "color:var(--jp-error-color1,#d32f2f);",
@@ -141,7 +130,7 @@ def status_html(
     local: bool = False,
 ) -> str:
     """The status line: ``model · state · 3.2 s · 123 tokens`` (``~123`` while estimated)."""
-    label = escape(_STATES.get(state, state))
+    label = escape(STATE_LABELS.get(state, state))
     if detail:
         label += f" ({escape(detail)})"
     parts = [f"<b>{escape(model or 'luxx')}</b>"]
