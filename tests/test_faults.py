@@ -1062,11 +1062,8 @@ def _magics() -> tuple[Any, Any]:
 
 
 def kernel_prepare(row_id: str) -> None:
-    """In the kernel: the row's tools, time limits and variables, and its own chat.
-
-    The chat is made here only because ``%%luxx`` has no option for the read timeout; the
-    cell's options then configure it as usual.
-    """
+    """In the kernel: the row's tools, time limits (``LuxxMagics`` traits) and variables,
+    and a fresh chat of its own."""
     import luxx_nb
 
     shell, magics = _magics()
@@ -1074,12 +1071,11 @@ def kernel_prepare(row_id: str) -> None:
     for name in row.tools if row else ("square",):
         luxx_nb.tool(TOOL_FUNCTIONS[name])
     magics.tool_timeout = row.tool_timeout if row else 60.0
+    magics.timeout = row.timeout if row else None
     if row is not None and row.variables:
         shell.user_ns.update(namespace_for_mutation())
         _BEFORE[row_id] = snapshot(shell.user_ns, MUTATION_NAMES)
-    magics.chats[row_id] = Chat(
-        namespace=shell.user_ns, variable_tools=False, timeout=row.timeout if row else None
-    )
+    magics.chats[row_id] = Chat(namespace=shell.user_ns, variable_tools=False)
 
 
 def kernel_observe(row_id: str) -> dict[str, Any]:
