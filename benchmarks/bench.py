@@ -21,14 +21,12 @@ no rendering) with the bare floor (httpx reading the same stream, ``json.loads``
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import subprocess
 import sys
 import time
 import venv
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT / "tests")]
 
 from answers import MARKER, answer  # noqa: E402
+from engine import measure  # noqa: E402
 from harness import CellRecord, Kernel  # noqa: E402
 from server import ServerProcess, replay, text_stream, tool_call_stream  # noqa: E402
 
@@ -289,60 +288,23 @@ def bench_luxx_extra(server: ServerProcess, big: bool) -> list[tuple[Row, Row | 
     return rows
 
 
-async def _floor(url: str) -> int:
-    import httpx
-
-    count = 0
-    async with httpx.AsyncClient(timeout=120) as client:
-        body = {"model": "m", "messages": [], "stream": True}
-        async with client.stream("POST", url + "/chat/completions", json=body) as response:
-            async for line in response.aiter_lines():
-                if line.startswith("data: ") and line != "data: [DONE]":
-                    json.loads(line[6:])
-                    count += 1
-    return count
-
-
-async def _engine(url: str) -> int:
-    from luxx_nb.agent import Settings, Turn, run_turn
-    from luxx_nb.providers.openai import OpenAIProvider
-
-    count = 0
-    provider = OpenAIProvider(base_url=url)
-    events = run_turn(
-        provider=provider,
-        messages=[{"role": "user", "content": "hi"}],
-        tools={},
-        settings=Settings(model="m"),
-        context=lambda call_id: None,  # type: ignore[arg-type,return-value]
-        turn=Turn(),
-    )
-    async for _ in events:
-        count += 1
-    return count
-
-
 def engine_ratio(server: ServerProcess, size: int = 1_000_000) -> dict[str, float]:
-    """Speed of the engine over the bare floor, CPU and wall, best of three alternated runs.
+    """Speed of the engine over the bare floor (``engine.measure``), CPU and wall.
 
     The stream is served in 64 KB writes so that the server is not what is measured.
     """
     body = text_stream(answer(size), fragment_size=FRAGMENT).body
-    best: dict[str, tuple[float, float]] = {}
-    runs: list[tuple[str, Callable[[str], Any]]] = [("floor", _floor), ("engine", _engine)] * 3
-    for name, fn in runs:
+
+    def serve() -> None:
         server.reset()
         server.enqueue(replay(body, chunk_size=65536))
-        wall, cpu = time.perf_counter(), time.process_time()
-        asyncio.run(fn(server.base_url))
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        old = best.get(name, (float("inf"), float("inf")))
-        best[name] = (min(old[0], wall), min(old[1], cpu))
+
+    result = measure(server.base_url, serve)
     return {
-        "cpu": best["floor"][1] / best["engine"][1],
-        "wall": best["floor"][0] / best["engine"][0],
-        "engine_cpu": best["engine"][1],
-        "floor_cpu": best["floor"][1],
+        "cpu": float(result["cpu"]),
+        "wall": float(result["wall"]),
+        "engine_cpu": float(result["engine_cpu"]),
+        "floor_cpu": float(result["floor_cpu"]),
         "events": -(-size // FRAGMENT),
     }
 

@@ -8,67 +8,37 @@ and best of three, so another job on the machine slows neither; measured here ab
 
 from __future__ import annotations
 
-import asyncio
-import json
 import subprocess
 import sys
 import time
 import tracemalloc
 from pathlib import Path
 
-import httpx
 from server import LLMServer, ServerProcess, replay, text_stream, tool_call_stream
 
 import luxx_nb
-from luxx_nb.agent import Settings, Turn, run_turn
 from luxx_nb.events import TextBuffer
-from luxx_nb.providers.openai import OpenAIProvider
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the engine's measurement, shared with bench.py
+from engine import measure  # noqa: E402
+
 TEXT = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 18 + "\n\n") * 250
-
-
-async def _floor(url: str) -> int:
-    count = 0
-    async with httpx.AsyncClient(timeout=60) as client:
-        body = {"model": "m", "messages": [], "stream": True}
-        async with client.stream("POST", url + "/chat/completions", json=body) as response:
-            async for line in response.aiter_lines():
-                if line.startswith("data: ") and line != "data: [DONE]":
-                    json.loads(line[6:])
-                    count += 1
-    return count
-
-
-async def _engine(url: str) -> int:
-    turn, count = Turn(), 0
-    events = run_turn(
-        provider=OpenAIProvider(base_url=url),
-        messages=[{"role": "user", "content": "hi"}],
-        tools={},
-        settings=Settings(model="m"),
-        context=lambda call_id: None,  # type: ignore[arg-type,return-value]
-        turn=turn,
-    )
-    async for _ in events:
-        count += 1
-    assert turn.text == TEXT
-    return count
 
 
 def test_engine_runs_at_least_half_as_fast_as_the_bare_floor(
     server_process: ServerProcess,
 ) -> None:
     body = text_stream(TEXT, fragment_size=4).body  # 65,000 events
-    best = {"floor": float("inf"), "engine": float("inf")}
-    for name, run in [("floor", _floor), ("engine", _engine)] * 3:
+
+    def serve() -> None:
         server_process.reset()
         server_process.enqueue(replay(body, chunk_size=65536))
-        cpu = time.process_time()
-        asyncio.run(run(server_process.base_url))
-        best[name] = min(best[name], time.process_time() - cpu)
-    ratio = best["floor"] / best["engine"]
-    assert ratio >= 0.5, f"engine {best['engine']:.3f} s, floor {best['floor']:.3f} s"
+
+    result = measure(server_process.base_url, serve)
+    assert result["text"] == TEXT  # the engine really read the whole stream
+    ratio = result["cpu"]
+    assert ratio >= 0.5, f"engine {result['engine_cpu']:.3f} s, floor {result['floor_cpu']:.3f} s"
 
 
 def test_eight_sync_tools_sleeping_a_second_finish_together(llm_server: LLMServer) -> None:

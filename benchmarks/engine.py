@@ -1,0 +1,78 @@
+"""The engine's speed over the bare floor, measured one way for the benchmark and for CI.
+
+Floor: httpx reading the stream plus ``json.loads`` of each ``data:`` line. Engine: the same
+bytes through SSE decoding, chunk parsing and the agent's fold into steps, no rendering.
+Both are timed in this process, alternated and best of three, so a busy machine slows
+neither more than the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+
+import httpx
+
+from luxx_nb.agent import Settings, Turn, run_turn
+from luxx_nb.providers.openai import OpenAIProvider
+
+__all__ = ["engine", "floor", "measure"]
+
+
+async def floor(url: str) -> int:
+    """The bare reader; returns how many data lines it decoded."""
+    count = 0
+    async with httpx.AsyncClient(timeout=120) as client:
+        body = {"model": "m", "messages": [], "stream": True}
+        async with client.stream("POST", url + "/chat/completions", json=body) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    json.loads(line[6:])
+                    count += 1
+    return count
+
+
+async def engine(url: str) -> Turn:
+    """The engine without views; returns the turn, so a caller can check what it read."""
+    turn = Turn()
+    events = run_turn(
+        provider=OpenAIProvider(base_url=url),
+        messages=[{"role": "user", "content": "hi"}],
+        tools={},
+        settings=Settings(model="m"),
+        context=lambda call_id: None,  # type: ignore[arg-type,return-value]
+        turn=turn,
+    )
+    async for _ in events:
+        pass
+    return turn
+
+
+def measure(url: str, serve: Callable[[], None]) -> dict[str, float | str]:
+    """Best CPU and wall seconds of each, and their ratios; ``serve`` queues the stream once.
+
+    Returns ``floor_cpu``, ``engine_cpu``, ``floor_wall``, ``engine_wall``, ``cpu`` and
+    ``wall`` (floor over engine: 1.0 means as fast as the floor), and ``text``, what the
+    engine's last run read.
+    """
+    best = {"floor": (float("inf"), float("inf")), "engine": (float("inf"), float("inf"))}
+    text = ""
+    for name in ("floor", "engine") * 3:
+        serve()
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = asyncio.run(floor(url) if name == "floor" else engine(url))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if isinstance(result, Turn):
+            text = result.text
+        best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+    return {
+        "floor_wall": best["floor"][0],
+        "engine_wall": best["engine"][0],
+        "floor_cpu": best["floor"][1],
+        "engine_cpu": best["engine"][1],
+        "cpu": best["floor"][1] / best["engine"][1],
+        "wall": best["floor"][0] / best["engine"][0],
+        "text": text,
+    }
