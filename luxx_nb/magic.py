@@ -20,8 +20,9 @@ from traitlets import Bool, Float, Integer, List, Unicode
 from .chat import Chat, resolve_endpoint
 from .namespace import NamespaceView, namespace_tools
 from .providers.openai import redact_url
-from .render.live import read_conversations, recording
+from .render.live import recording
 from .tools import Tool, registered_tools
+from .transcript import read_conversations
 
 __all__ = ["LuxxMagics", "interpolate"]
 

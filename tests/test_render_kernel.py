@@ -71,7 +71,12 @@ def test_run_widget_in_a_real_kernel(python3_kernel: str) -> None:
     states = widget_states(nb)
     run = states[run_id]
     assert run["_model_name"] == "VBoxModel" and len(run["children"]) == 6
-    streams = [s for s in states.values() if s.get("_model_name") == "AnyModel"]
+    anywidgets = {k: s for k, s in states.items() if s.get("_model_name") == "AnyModel"}
+    streams = [s for s in anywidgets.values() if "kind" in s]
+    code = [k for k, s in anywidgets.items() if "kind" not in s]
+    # The view's code travels once, in one shared model; each stream widget only points at it.
+    assert len(code) == 1 and {s["code"] for s in streams} == {f"IPY_MODEL_{code[0]}"}
+    assert all(len(s["_esm"]) < 1_000 for s in streams), [len(s["_esm"]) for s in streams]
     texts = [s for s in streams if s["kind"] == "text"]
     thinking = [s for s in streams if s["kind"] == "thinking"]
     assert len(texts) == 1 and len(thinking) == 1

@@ -27,8 +27,9 @@ from luxx_nb.events import (
 )
 from luxx_nb.render.demo import growing, replay, sample_events
 from luxx_nb.render.html import SHOWN_CHARS, HtmlRenderer
-from luxx_nb.render.live import TRANSCRIPT_KEY, read_conversations
+from luxx_nb.render.live import TRANSCRIPT_KEY
 from luxx_nb.render.protocol import Renderer
+from luxx_nb.transcript import read_conversations
 
 KEY = "sk-canary-snapshot-0b1c2d3e4f5a6b7c8d9e"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"

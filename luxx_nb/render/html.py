@@ -14,6 +14,7 @@ no event handler; a page that shows it runs nothing of the model's.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
 
@@ -119,7 +120,10 @@ class _Run:
 class HtmlRenderer:
     """A ``Renderer`` that keeps the run and gives it back as one static HTML fragment."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, rendered: Callable[[int], str | None] | None = None) -> None:
+        """``rendered``: the HTML a live view already made of a thinking or text step, by the
+        step's index (None where it has none), reused instead of rendering the text again."""
+        self._rendered = rendered
         self.model = ""
         self.local = False
         self.state = "idle"
@@ -164,10 +168,20 @@ class HtmlRenderer:
 
     def html(self) -> str:
         """The whole run as sanitized, self-contained HTML with no script."""
-        parts = [self._status()]
-        parts += [_item_html(item) for item in self._run.items]
-        body = "\n".join(parts)
-        return f'{_STYLE}\n<div class="{SNAPSHOT_CLASS}" style="min-width:0;">\n{body}\n</div>'
+        # One join of every piece: a long answer's HTML is copied once, not once per wrapper.
+        parts = [_STYLE, f'\n<div class="{SNAPSHOT_CLASS}" style="min-width:0;">\n']
+        parts.append(self._status())
+        for item in self._run.items:
+            parts.append("\n")
+            parts += _item_parts(item, self._markdown(item))
+        parts.append("\n</div>")
+        return "".join(parts)
+
+    def _markdown(self, item: _Item) -> str:
+        if not isinstance(item, (_Thinking, _Text)):
+            return ""
+        reused = self._rendered(item.step.index) if self._rendered is not None else None
+        return reused if reused is not None else render_markdown(item.step.content)
 
     def _on_step(self, step: Step, delta: str) -> None:
         """Keep the latest snapshot of each step; read no content here, so a run stays linear."""
@@ -241,24 +255,25 @@ def _folded(
     )
 
 
-def _item_html(item: _Item) -> str:
+def _item_parts(item: _Item, markdown: str) -> list[str]:
+    """An item's HTML in pieces; ``markdown`` is a thinking or text step's rendered text."""
     if isinstance(item, _Thinking):
         label = f"Thought for {item.seconds} s" if item.seconds else "Thinking…"
-        body = f'<div style="{_THINKING_BODY}">{render_markdown(item.step.content)}</div>'
-        return _folded(
+        head, tail = _folded(
             escape(label),
-            body,
+            f'<div style="{_THINKING_BODY}">\0</div>',
             kind="luxx-thinking",
             style="margin:2px 0;",
             summary_style=_THINKING_SUMMARY,
-        )
+        ).split("\0")
+        return [head, markdown, tail]
     if isinstance(item, _Text):
-        return f'<div class="luxx-text">{render_markdown(item.step.content)}</div>'
+        return ['<div class="luxx-text">', markdown, "</div>"]
     if isinstance(item, _Call):
-        return _call_html(item)
+        return [_call_html(item)]
     line = f'<div style="{_FAIL}padding:4px 0;"><b>Error:</b> {escape(item.message)}</div>'
     detail = _folded("details", _pre(item.detail)) if item.detail else ""
-    return f'<div class="luxx-error">{line}{detail}</div>'
+    return [f'<div class="luxx-error">{line}{detail}</div>']
 
 
 def _call_html(item: _Call) -> str:

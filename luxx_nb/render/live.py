@@ -1,23 +1,23 @@
 """Which view a run gets when nobody chose one: widgets in a kernel, text in a terminal.
 
 In a kernel the run is live widgets while it streams, and a static snapshot once it ends:
-HTML, a transcript, and the run as data in the output's metadata, which ``%luxx resume``
-reads back. Nothing is imported unless IPython is already running, so a plain script that
-calls ``Chat.send`` gets no output and pays for no widget import.
+HTML, a plain-text excerpt, and the run as data in the output's metadata, which ``%luxx
+resume`` reads back (``luxx_nb.transcript``). Nothing is imported unless IPython is already
+running, so a plain script that calls ``Chat.send`` gets no output and pays for no widget
+import.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
-import os
 import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from luxx_nb import transcript
 from luxx_nb.events import Event
 from luxx_nb.render.text import TextRenderer
 
@@ -26,10 +26,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TRANSCRIPT_KEY",
+    "Excerpt",
     "InlineRun",
     "Recording",
     "inline_renderer",
-    "read_conversations",
     "recording",
     "shell_kind",
 ]
@@ -47,9 +47,66 @@ def shell_kind() -> str:
     return "kernel" if getattr(shell, "kernel", None) is not None else "terminal"
 
 
-TRANSCRIPT_KEY = "luxx_nb"
+TRANSCRIPT_KEY = transcript.KEY
 """The output-metadata key that holds a run's transcript (read back by ``%luxx resume``)."""
-TRANSCRIPT_VERSION = 1
+EXCERPT_HEAD = 1_500
+EXCERPT_TAIL = 500
+"""Characters of the plain transcript kept in ``text/plain``: its start and its end."""
+
+
+class Excerpt(io.TextIOBase):
+    """A text stream that keeps its first ``head`` and last ``tail`` characters.
+
+    The cell's ``text/plain`` is for frontends that cannot show HTML. The whole run is
+    already in the HTML and in the metadata; a third whole copy would make a long answer's
+    last message alone over three times its size (issue #5's bound for a whole turn).
+    """
+
+    def __init__(self, head: int = EXCERPT_HEAD, tail: int = EXCERPT_TAIL) -> None:
+        super().__init__()
+        self._room, self._tail_size = head, tail
+        self._head: list[str] = []
+        self._tail: list[str] = []
+        self._tail_length = 0
+        self._dropped = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        size = len(text)
+        if self._room:
+            taken = text[: self._room]
+            self._head.append(taken)
+            self._room -= len(taken)
+            text = text[len(taken) :]
+        if text:
+            self._tail.append(text)
+            self._tail_length += len(text)
+            if self._tail_length > 2 * self._tail_size + 4096:
+                self._trim()
+        return size
+
+    def _trim(self) -> None:
+        whole = "".join(self._tail)
+        kept = whole[-self._tail_size :]
+        self._dropped += len(whole) - len(kept)
+        self._tail, self._tail_length = [kept], len(kept)
+
+    def getvalue(self) -> str:
+        self._trim()
+        tail = self._tail[0] if self._tail else ""
+        if not self._dropped:
+            return "".join(self._head) + tail
+        line_start = tail.find("\n")
+        if 0 <= line_start < len(tail) - 1:
+            self._dropped += line_start + 1
+            tail = tail[line_start + 1 :]
+        gap = (
+            f"\n[… {self._dropped:,} characters not shown in plain text: the whole run is in "
+            "this output's HTML, and in its metadata for %luxx resume …]\n"
+        )
+        return "".join(self._head) + gap + tail
 
 
 @dataclass(frozen=True)
@@ -106,9 +163,9 @@ class InlineRun:
         from .widgets import RunWidget
 
         self.widget = RunWidget(model=model, local=local, saved_state=False)  # replaced at the end
-        self.snapshot: HtmlRenderer = HtmlRenderer()
-        self._transcript = io.StringIO()
-        self._text = TextRenderer(self._transcript, color=False)
+        self.snapshot: HtmlRenderer = HtmlRenderer(rendered=self.widget.step_html)
+        self._excerpt = Excerpt()
+        self._text = TextRenderer(self._excerpt, color=False)
         ambient = _recording.get()
         if ambient is not None and (history is None or history is ambient.history):
             chat, history = chat or ambient.chat, ambient.history
@@ -136,49 +193,29 @@ class InlineRun:
         """The run as data: enough to rebuild the conversation, and no endpoint or key."""
         snap = self.snapshot
         messages = self._history[self._first :] if self._history is not None else []
-        return {
-            "version": TRANSCRIPT_VERSION,
-            "chat": self._chat,
-            "starts_conversation": self._history is not None and self._first == 0,
-            "model": snap.model,
-            "state": snap.state,
-            "error": snap.error,
-            "usage": snap.usage.to_dict() if snap.usage is not None else None,
-            "messages": json.loads(json.dumps(messages, default=str)),
-            "steps": [step.to_dict() for step in snap.steps],
-        }
+        return transcript.dump(
+            chat=self._chat,
+            starts_conversation=self._history is not None and self._first == 0,
+            model=snap.model,
+            state=snap.state,
+            error=snap.error,
+            usage=snap.usage.to_dict() if snap.usage is not None else None,
+            messages=messages,
+            steps=[step.to_dict() for step in snap.steps],
+        )
 
     def publish(self) -> None:
         """Swap the widgets for the snapshot; on the cell's thread, so it lands in that cell."""
-        text = self._transcript.getvalue().rstrip("\n") or repr(self.widget)
-        bundle = {"text/html": self.snapshot.html(), "text/plain": text}
-        if self._handle is not None:
-            self._handle.update(bundle, metadata={TRANSCRIPT_KEY: self.transcript()}, raw=True)
-            _close_tree(self.widget)
-
-
-def read_conversations(notebook: str | os.PathLike[str]) -> dict[str, list[dict[str, Any]]]:
-    """Each conversation's messages, rebuilt from the transcripts saved in a notebook.
-
-    Outputs are read in cell order. A run that started its conversation (the first run, or
-    the first after ``--new`` or ``%luxx reset``) drops what came before it.
-    """
-    with open(notebook, encoding="utf-8") as file:
-        try:
-            document = json.load(file)
-        except ValueError as exc:
-            raise ValueError(f"{notebook} is not a notebook: {exc}") from None
-    conversations: dict[str, list[dict[str, Any]]] = {}
-    for cell in document.get("cells", ()):
-        for output in cell.get("outputs", ()) if cell.get("cell_type") == "code" else ():
-            saved = (output.get("metadata") or {}).get(TRANSCRIPT_KEY)
-            if not isinstance(saved, dict) or not isinstance(saved.get("chat"), str):
-                continue
-            messages = conversations.setdefault(saved["chat"], [])
-            if saved.get("starts_conversation"):
-                messages.clear()
-            messages.extend(m for m in saved.get("messages", ()) if isinstance(m, dict))
-    return conversations
+        if self._handle is None:
+            return
+        metadata = {TRANSCRIPT_KEY: self.transcript()}
+        text = self._excerpt.getvalue().rstrip("\n") or repr(self.widget)
+        html = self.snapshot.html()
+        for view in self.widget.children:
+            if hasattr(view, "release"):
+                view.release()  # the snapshot holds that HTML now; the page is about to drop it
+        self._handle.update({"text/html": html, "text/plain": text}, metadata=metadata, raw=True)
+        _close_tree(self.widget)
 
 
 def _close_tree(widget: Any) -> None:

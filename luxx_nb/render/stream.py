@@ -12,15 +12,17 @@ each character crosses the wire about once while streaming, and once more in the
 from __future__ import annotations
 
 import threading
+import uuid
 from importlib import resources
 from typing import Any
 
 import anywidget
+import ipywidgets
 import traitlets
 
 from luxx_nb.render.markdown import CODE_CSS, IncrementalMarkdown, Update
 
-__all__ = ["StreamWidget", "common_prefix_length", "utf16_length"]
+__all__ = ["StreamCode", "StreamWidget", "common_prefix_length", "stream_code", "utf16_length"]
 
 _STATIC = resources.files("luxx_nb.render").joinpath("static")
 
@@ -63,11 +65,38 @@ def common_prefix_length(a: str, b: str) -> int:
     return low
 
 
-class StreamWidget(anywidget.AnyWidget):
-    """Markdown text or thinking that streams in; ``kind="thinking"`` sits in a ``<details>``."""
+class StreamCode(anywidget.AnyWidget):
+    """The stream view's code and stylesheet, which every ``StreamWidget`` refers to.
+
+    Carried by each stream widget, they made every thinking or text step open with about
+    6 KB on IOPub; here they travel once per kernel, and the page imports them once.
+    """
 
     _esm = _compact(_STATIC.joinpath("stream.js").read_text(encoding="utf-8"))
     _css = _compact(_STATIC.joinpath("stream.css").read_text(encoding="utf-8") + CODE_CSS)
+
+
+_code: list[StreamCode] = []
+
+
+def stream_code() -> StreamCode:
+    """The kernel's one ``StreamCode``, opened again if something closed it."""
+    if not _code or _code[0].comm is None:
+        _code[:] = [StreamCode()]
+    return _code[0]
+
+
+class StreamWidget(anywidget.AnyWidget):
+    """Markdown text or thinking that streams in; ``kind="thinking"`` sits in a ``<details>``."""
+
+    _esm = _compact(_STATIC.joinpath("loader.js").read_text(encoding="utf-8"))
+
+    code = traitlets.Instance(
+        StreamCode, help="The shared model that holds the view's code and stylesheet."
+    ).tag(sync=True, **ipywidgets.widget_serialization)
+    ident = traitlets.Unicode(help="Names this widget's state in the page's shared code.").tag(
+        sync=True
+    )
 
     kind = traitlets.Unicode(
         "text", help="'text', or 'thinking' to render inside a collapsible <details>."
@@ -87,6 +116,8 @@ class StreamWidget(anywidget.AnyWidget):
     ) -> None:
         thinking = kind == "thinking"
         kwargs.setdefault("label", "Thinking…" if thinking else "")
+        kwargs.setdefault("code", stream_code())
+        kwargs.setdefault("ident", uuid.uuid4().hex)
         super().__init__(kind=kind, expanded=thinking, **kwargs)
         self.saved_state = saved_state
         self._markdown = IncrementalMarkdown()
@@ -139,6 +170,14 @@ class StreamWidget(anywidget.AnyWidget):
             # no message goes out: set under the trait, as a value that came from the page
             # would be, without ipywidgets' echo check (a JSON round trip of the whole HTML).
             self._trait_values["html"] = html
+
+    def release(self) -> None:
+        """Let go of the rendered HTML: for a view about to be replaced (a long answer's HTML
+        is as big as the answer, and the kernel would otherwise hold it twice while the
+        replacement is serialized). A page that asks for the state afterwards gets nothing."""
+        with self._lock:
+            self._blocks, self._tail = [], ""
+            self._trait_values["html"] = ""
 
     def _saves(self, html: str) -> bool:
         """Whether the final HTML goes to the page now (see ``saved_state``)."""

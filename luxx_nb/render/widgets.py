@@ -214,6 +214,13 @@ class RunWidget(ipywidgets.VBox):
             self._refresh_status(force=True)
         self._dirty.clear()
 
+    def step_html(self, index: int) -> str | None:
+        """The final HTML of a thinking or text step, once complete, for a snapshot to reuse."""
+        view = self._views.get(index)
+        if isinstance(view, StreamWidget) and view.complete:
+            return view.full_html()
+        return None
+
     def _on_step(self, event: StepEvent) -> bool:
         """Show the step; True when it is a new thinking or text step."""
         step, fresh = event.step, False

@@ -5,13 +5,13 @@
 // step is complete the kernel sets the synced `html` trait, which is all a view needs when
 // the notebook is reopened without a kernel.
 
-const STATES = new WeakMap();
+// One state per model, by its `ident`: this module is shared by every stream widget of the
+// page (see loader.js), and each proxy anywidget passes is a new object.
+const STATES = new Map();
 
 function stateOf(model) {
-  // Each proxy passed by anywidget is new, but the layout model is one object per widget.
-  const key = model.get("layout");
-  const keyed = key !== null && typeof key === "object";
-  let state = keyed ? STATES.get(key) : undefined;
+  const key = model.get("ident");
+  let state = STATES.get(key);
   if (!state) {
     state = {
       version: 0,
@@ -21,7 +21,7 @@ function stateOf(model) {
       waiting: false,
       settling: false,
     };
-    if (keyed) STATES.set(key, state);
+    STATES.set(key, state);
   }
   return state;
 }
@@ -75,7 +75,10 @@ function initialize({ model }) {
   const onMessage = (msg) => receive(model, state, msg);
   model.on("msg:custom", onMessage);
   if (!model.get("html")) requestSync(model, state);
-  return () => model.off("msg:custom", onMessage);
+  return () => {
+    model.off("msg:custom", onMessage);
+    STATES.delete(model.get("ident"));
+  };
 }
 
 function element(tag, className) {
