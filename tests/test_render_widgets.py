@@ -249,8 +249,8 @@ def test_traffic_is_linear_in_the_answer_and_flushes_are_throttled(wire: Wire) -
     async def scenario() -> tuple[RunWidget, float, float, float]:
         run = RunWidget()
         run.start(model="m")
+        events = list(growing(TextStep, 0, fragments))  # the test's own setup, not timed
         started = time.monotonic()
-        events = list(growing(TextStep, 0, fragments))
         run.handle(events[0])
         await asyncio.sleep(0.15)
         first_seen = wire.after(started)
