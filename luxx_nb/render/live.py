@@ -98,12 +98,13 @@ class Excerpt(io.TextIOBase):
         tail = self._tail[0] if self._tail else ""
         if not self._dropped:
             return "".join(self._head) + tail
+        dropped = self._dropped  # a read: the next write and getvalue count from the same place
         line_start = tail.find("\n")
         if 0 <= line_start < len(tail) - 1:
-            self._dropped += line_start + 1
+            dropped += line_start + 1
             tail = tail[line_start + 1 :]
         gap = (
-            f"\n[… {self._dropped:,} characters not shown in plain text: the whole run is in "
+            f"\n[… {dropped:,} characters not shown in plain text: the whole run is in "
             "this output's HTML, and in its metadata for %luxx resume …]\n"
         )
         return "".join(self._head) + gap + tail
