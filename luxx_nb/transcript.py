@@ -19,7 +19,15 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-__all__ = ["KEY", "PACK_ABOVE", "dump", "load", "read_conversations"]
+__all__ = [
+    "KEY",
+    "PACK_ABOVE",
+    "dump",
+    "json_chunks",
+    "json_string_body",
+    "load",
+    "read_conversations",
+]
 
 KEY = "luxx_nb"
 """The output-metadata key that holds a run's transcript."""
@@ -63,7 +71,7 @@ def load(saved: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"unknown transcript encoding: {_describe(packed)}")
     try:
         raw = zlib.decompress(base64.b64decode(packed.get("data", ""), validate=True))
-        body = json.loads(raw)
+        body = json.loads(raw.decode("utf-8", "surrogatepass"))  # as _pack encoded it
     except (ValueError, TypeError, zlib.error) as exc:
         raise ValueError(f"a packed transcript does not decode: {exc}") from None
     steps = body.get("steps", []) if isinstance(body, dict) else []
@@ -131,11 +139,59 @@ def _dumps(body: Any) -> str:
 
 def _pack(body: Any) -> str:
     """Compressed chunk by chunk, so a 10 MB run is never one more whole string of JSON."""
-    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
     compressor = zlib.compressobj(6)
-    out = [compressor.compress(chunk.encode()) for chunk in encoder.iterencode(body)]
+    out = [compressor.compress(chunk.encode(errors="surrogatepass")) for chunk in json_chunks(body)]
     out.append(compressor.flush())
     return base64.b64encode(b"".join(out)).decode("ascii")
+
+
+SLICE = 65_536
+"""Characters of a long string escaped at a time by ``json_chunks``."""
+
+
+def json_chunks(value: Any) -> Iterator[str]:
+    """Compact JSON of ``value`` in pieces of at most about ``SLICE`` characters.
+
+    ``json.JSONEncoder.iterencode`` yields a long string whole, escaped: one more copy of a
+    10 MB answer, and its bytes another. Escaping works character by character, so a long
+    string is escaped a slice at a time instead. Joined, the pieces equal
+    ``json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)``.
+    """
+    if isinstance(value, str):
+        if len(value) <= SLICE:
+            yield _dumps(value)
+            return
+        yield '"'
+        yield from json_string_body(value)
+        yield '"'
+    elif isinstance(value, Mapping):
+        yield "{"
+        for i, (key, item) in enumerate(value.items()):
+            yield ("," if i else "") + _dumps(_key(key)) + ":"
+            yield from json_chunks(item)
+        yield "}"
+    elif isinstance(value, (list, tuple)):
+        yield "["
+        for i, item in enumerate(value):
+            if i:
+                yield ","
+            yield from json_chunks(item)
+        yield "]"
+    else:
+        yield _dumps(value)
+
+
+def json_string_body(text: str) -> Iterator[str]:
+    """``text`` escaped for a JSON string, without its quotes, a ``SLICE`` at a time."""
+    for start in range(0, len(text), SLICE):
+        yield _dumps(text[start : start + SLICE])[1:-1]
+
+
+def _key(key: Any) -> str:
+    """An object key as ``json.dumps`` writes it."""
+    if isinstance(key, str):
+        return key
+    return json.dumps(key) if isinstance(key, (bool, type(None))) else str(key)
 
 
 # A message field that repeats a step's string holds {"step": i, "field": name} instead. The

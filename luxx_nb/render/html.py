@@ -14,7 +14,7 @@ no event handler; a page that shows it runs nothing of the model's.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html import escape
 
@@ -120,9 +120,10 @@ class _Run:
 class HtmlRenderer:
     """A ``Renderer`` that keeps the run and gives it back as one static HTML fragment."""
 
-    def __init__(self, *, rendered: Callable[[int], str | None] | None = None) -> None:
+    def __init__(self, *, rendered: Callable[[int], list[str] | None] | None = None) -> None:
         """``rendered``: the HTML a live view already made of a thinking or text step, by the
-        step's index (None where it has none), reused instead of rendering the text again."""
+        step's index, as blocks handed over (None where it has none), reused instead of
+        rendering the text again. ``pieces`` empties that list as it goes."""
         self._rendered = rendered
         self.model = ""
         self.local = False
@@ -168,20 +169,35 @@ class HtmlRenderer:
 
     def html(self) -> str:
         """The whole run as sanitized, self-contained HTML with no script."""
-        # One join of every piece: a long answer's HTML is copied once, not once per wrapper.
-        parts = [_STYLE, f'\n<div class="{SNAPSHOT_CLASS}" style="min-width:0;">\n']
-        parts.append(self._status())
-        for item in self._run.items:
-            parts.append("\n")
-            parts += _item_parts(item, self._markdown(item))
-        parts.append("\n</div>")
-        return "".join(parts)
+        return "".join(self.pieces())
 
-    def _markdown(self, item: _Item) -> str:
-        if not isinstance(item, (_Thinking, _Text)):
-            return ""
+    def pieces(self) -> Iterator[str]:
+        """``html()`` in pieces, for a writer that never holds the whole of a long answer.
+
+        Call once: HTML reused from a live view is handed over, and let go of as it goes.
+        """
+        yield _STYLE
+        yield f'\n<div class="{SNAPSHOT_CLASS}" style="min-width:0;">\n'
+        yield self._status()
+        for item in self._run.items:
+            yield "\n"
+            if not isinstance(item, (_Thinking, _Text)):
+                yield _item_html(item)
+                continue
+            head, _, tail = _item_html(item, _SLOT).partition(_SLOT)
+            yield head
+            yield from self._markdown(item)
+            yield tail
+        yield "\n</div>"
+
+    def _markdown(self, item: _Thinking | _Text) -> Iterator[str]:
         reused = self._rendered(item.step.index) if self._rendered is not None else None
-        return reused if reused is not None else render_markdown(item.step.content)
+        if reused is None:
+            yield render_markdown(item.step.content)
+            return
+        for i, block in enumerate(reused):
+            reused[i] = ""  # the writer has this block now; the list lets go of it
+            yield block
 
     def _on_step(self, step: Step, delta: str) -> None:
         """Keep the latest snapshot of each step; read no content here, so a run stays linear."""
@@ -255,25 +271,28 @@ def _folded(
     )
 
 
-def _item_parts(item: _Item, markdown: str) -> list[str]:
-    """An item's HTML in pieces; ``markdown`` is a thinking or text step's rendered text."""
+_SLOT = "\0"
+"""Where a thinking or text item's rendered Markdown goes (escaped text never holds a NUL)."""
+
+
+def _item_html(item: _Item, markdown: str = "") -> str:
+    """An item's HTML; ``markdown`` is a thinking or text step's rendered text."""
     if isinstance(item, _Thinking):
         label = f"Thought for {item.seconds} s" if item.seconds else "Thinking…"
-        head, tail = _folded(
+        return _folded(
             escape(label),
-            f'<div style="{_THINKING_BODY}">\0</div>',
+            f'<div style="{_THINKING_BODY}">{markdown}</div>',
             kind="luxx-thinking",
             style="margin:2px 0;",
             summary_style=_THINKING_SUMMARY,
-        ).split("\0")
-        return [head, markdown, tail]
+        )
     if isinstance(item, _Text):
-        return ['<div class="luxx-text">', markdown, "</div>"]
+        return f'<div class="luxx-text">{markdown}</div>'
     if isinstance(item, _Call):
-        return [_call_html(item)]
+        return _call_html(item)
     line = f'<div style="{_FAIL}padding:4px 0;"><b>Error:</b> {escape(item.message)}</div>'
     detail = _folded("details", _pre(item.detail)) if item.detail else ""
-    return [f'<div class="luxx-error">{line}{detail}</div>']
+    return f'<div class="luxx-error">{line}{detail}</div>'
 
 
 def _call_html(item: _Call) -> str:

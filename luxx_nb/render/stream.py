@@ -161,28 +161,32 @@ class StreamWidget(anywidget.AnyWidget):
         self._apply(self._markdown.finish(rest), final=True)  # one message for both
         self._complete = True
         with self._lock:
+            size = sum(map(len, self._blocks))
+            if not self._saves(size):
+                # The blocks stay in the kernel, unjoined (a page that loads the widget later
+                # asks for them): a long answer's HTML is not copied whole here.
+                return
             html = "".join(self._blocks)
             self._blocks = [html]  # one copy, shared with the trait
-        if self._saves(html):
-            self.html = html
-        else:
-            # The kernel's state has it (a page that loads the widget later asks for it), and
-            # no message goes out: set under the trait, as a value that came from the page
-            # would be, without ipywidgets' echo check (a JSON round trip of the whole HTML).
-            self._trait_values["html"] = html
+        self.html = html
 
-    def release(self) -> None:
-        """Let go of the rendered HTML: for a view about to be replaced (a long answer's HTML
-        is as big as the answer, and the kernel would otherwise hold it twice while the
-        replacement is serialized). A page that asks for the state afterwards gets nothing."""
+    def take_blocks(self) -> list[str]:
+        """The final HTML, as blocks, handed over: the widget keeps none of it.
+
+        For a view about to be replaced by a snapshot: a long answer's HTML is as big as
+        the answer, and the kernel would otherwise hold it twice while the replacement is
+        serialized. The taker may empty the list as it goes. A page that asks for the state
+        afterwards gets nothing.
+        """
         with self._lock:
-            self._blocks, self._tail = [], ""
+            blocks, self._blocks, self._tail = self._blocks, [], ""
             self._trait_values["html"] = ""
+        return blocks
 
-    def _saves(self, html: str) -> bool:
-        """Whether the final HTML goes to the page now (see ``saved_state``)."""
+    def _saves(self, size: int) -> bool:
+        """Whether a final HTML of ``size`` characters goes to the page (see ``saved_state``)."""
         if self.saved_state is None:
-            return len(html) <= SAVED_STATE_LIMIT
+            return size <= SAVED_STATE_LIMIT
         return self.saved_state
 
     def full_html(self) -> str:
@@ -216,7 +220,7 @@ class StreamWidget(anywidget.AnyWidget):
         if not isinstance(content, dict) or content.get("type") != "sync":
             return
         with self._lock:
-            done = self._complete and self._saves(self.html)  # the html trait has it all
+            done = self._complete and bool(self.html)  # the html trait has it all
             self.send(
                 {
                     "type": "snapshot",

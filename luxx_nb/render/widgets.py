@@ -214,11 +214,15 @@ class RunWidget(ipywidgets.VBox):
             self._refresh_status(force=True)
         self._dirty.clear()
 
-    def step_html(self, index: int) -> str | None:
-        """The final HTML of a thinking or text step, once complete, for a snapshot to reuse."""
+    def take_step_html(self, index: int) -> list[str] | None:
+        """The final HTML of a thinking or text step, once complete, handed to a snapshot.
+
+        In blocks, which the widget no longer holds (``StreamWidget.take_blocks``): for a
+        run whose widgets are about to be replaced by that snapshot.
+        """
         view = self._views.get(index)
         if isinstance(view, StreamWidget) and view.complete:
-            return view.full_html()
+            return view.take_blocks()
         return None
 
     def _on_step(self, event: StepEvent) -> bool:
