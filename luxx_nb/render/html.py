@@ -120,10 +120,10 @@ class _Run:
 class HtmlRenderer:
     """A ``Renderer`` that keeps the run and gives it back as one static HTML fragment."""
 
-    def __init__(self, *, rendered: Callable[[int], list[str] | None] | None = None) -> None:
+    def __init__(self, *, rendered: Callable[[int], Iterator[str] | None] | None = None) -> None:
         """``rendered``: the HTML a live view already made of a thinking or text step, by the
         step's index, as blocks handed over (None where it has none), reused instead of
-        rendering the text again. ``pieces`` empties that list as it goes."""
+        rendering the text again."""
         self._rendered = rendered
         self.model = ""
         self.local = False
@@ -195,9 +195,7 @@ class HtmlRenderer:
         if reused is None:
             yield render_markdown(item.step.content)
             return
-        for i, block in enumerate(reused):
-            reused[i] = ""  # the writer has this block now; the list lets go of it
-            yield block
+        yield from reused
 
     def _on_step(self, step: Step, delta: str) -> None:
         """Keep the latest snapshot of each step; read no content here, so a run stays linear."""
