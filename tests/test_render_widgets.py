@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -14,11 +15,23 @@ import ipywidgets
 import pytest
 from comm.base_comm import BaseComm
 
-from luxx_nb.events import DoneEvent, TextStep, ThinkingStep, Usage
+from luxx_nb.events import (
+    DoneEvent,
+    Event,
+    StatusEvent,
+    StepEvent,
+    TextStep,
+    ThinkingStep,
+    ToolCallStep,
+    ToolResultStep,
+    Usage,
+)
 from luxx_nb.render import ChatView, Renderer, RunWidget, render_markdown
 from luxx_nb.render.demo import ANSWER, growing, replay, sample_events
+from luxx_nb.render.formatting import call_title
 from luxx_nb.render.parts import ErrorView, ToolCallView
 from luxx_nb.render.stream import StreamWidget, common_prefix_length, utf16_length
+from luxx_nb.render.widgets import FLUSH_INTERVAL, WARMUP_INTERVAL
 
 
 @dataclass
@@ -121,10 +134,12 @@ def test_thinking_is_open_while_it_streams_and_collapses_when_text_starts(wire: 
         run.start(model="m")
         for event in growing(ThinkingStep, 0, ["a", "b"]):
             run.handle(event)
+        await asyncio.sleep(FLUSH_INTERVAL)  # a new step shows at the next flush, at once
         thinking = run.children[1]
         during = thinking.get_state()["expanded"]
         for event in growing(TextStep, 1, ["answer"]):
             run.handle(event)
+        await asyncio.sleep(2 * FLUSH_INTERVAL)
         after = thinking.get_state()["expanded"]
         run.finish("done")
         return during, after, thinking.label
@@ -142,8 +157,9 @@ def test_tool_calls_are_collapsed_accordions_with_results(wire: Wire) -> None:
     assert failed.get_state()["titles"] == ('✗ read_variable(name="df")',)
     assert ok.selected_index is None and failed.selected_index is None
     body = ok.children[0]
-    result_html = body.children[1].value
-    assert "max-height" in result_html and "overflow:auto" in result_html
+    (details,) = body.children  # arguments and result in one widget
+    assert details.value.index("arguments") < details.value.index("result")
+    assert "max-height" in details.value and "overflow:auto" in details.value
     traceback = failed.children[0].children[-1]
     assert isinstance(traceback, ipywidgets.Accordion) and traceback.selected_index is None
     assert "Traceback" in traceback.children[0].value
@@ -276,3 +292,197 @@ def test_traffic_is_linear_in_the_answer_and_flushes_are_throttled(wire: Wire) -
     assert "".join(page["blocks"]) + page["tail"] == stream.full_html() == render_markdown(text)
     assert stream.html == ""  # long: kept in the kernel as blocks, not sent again whole
     print(f"\n{traffic / len(text):.2f} bytes per character, {len(deltas)} flushes")
+
+
+def tool_round(index: int, *, thinking: bool = False) -> list[Event]:
+    """One round of a tool loop as the agent emits it: (thinking,) a call, its result."""
+    events: list[Event] = [StatusEvent(state="streaming")]
+    if thinking:
+        events += growing(ThinkingStep, index, [f"Round {index}: ", "I look it up."])
+        index += 1
+    call = ToolCallStep(index=index, id_ref=f"c{index}", name="lookup", arguments=ARGUMENTS)
+    events += [
+        StepEvent(step=call),
+        StatusEvent(state="running_tools", detail="lookup"),
+        StepEvent(
+            step=ToolResultStep(
+                index=index + 1,
+                id_ref=call.id,
+                name="lookup",
+                content=f"found {index} <b>",
+                success=True,
+                output="looked\n",
+                variables=("sales",),
+            )
+        ),
+    ]
+    return events
+
+
+ARGUMENTS = json.dumps({"query": "x" * 400})
+
+
+def updates(messages: list[Message], gap: float = 0.002) -> list[float]:
+    """Times of view updates: messages less than ``gap`` apart are one update, one frame."""
+    times: list[float] = []
+    last = float("-inf")
+    for message in messages:
+        if message.at - last > gap:
+            times.append(message.at)
+        last = message.at
+    return times
+
+
+def max_per_second(times: list[float]) -> int:
+    best, start = 0, 0
+    for end, now in enumerate(times):
+        while now - times[start] > 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def test_tool_rounds_cost_few_messages(wire: Wire) -> None:
+    rounds = 20
+
+    async def scenario() -> tuple[RunWidget, float, float]:
+        run = RunWidget()
+        run.start(model="m")
+        started = time.monotonic()
+        run.handle(tool_round(0)[1])  # the run's first step: shown at once
+        await asyncio.sleep(0.01)
+        first = wire.after(started)
+        first_delay = first[0].at - started if first else float("inf")
+        for number in range(rounds):
+            for event in tool_round(2 * number)[2 if number == 0 else 0 :]:
+                run.handle(event)
+            await asyncio.sleep(0.004)
+        run.finish("done")
+        return run, started, first_delay
+
+    run, started, first_delay = asyncio.run(scenario())
+    sent = [m for m in wire.messages if m.at >= started]
+    opened = [m for m in sent if m.kind == "comm_open"]
+    assert first_delay < 0.01
+    assert [type(view) for view in run.children[1:]] == [ToolCallView] * rounds
+    assert all(view.titles[0].startswith("✓ lookup(") for view in run.children[1:])
+    assert len(opened) <= 3 * rounds  # an accordion, its body, one HTML: no layout, no style
+    assert len(sent) <= 5 * rounds, f"{len(sent) / rounds:.1f} messages a round"
+    print(f"\n{len(sent) / rounds:.1f} messages a round, {len(opened)} widgets opened")
+
+
+def test_tool_steps_flush_at_most_30_times_a_second(
+    wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushes: list[tuple[float, float]] = []
+    flush = RunWidget._flush
+
+    def timed(self: RunWidget) -> None:
+        began = time.monotonic()
+        flush(self)
+        flushes.append((began, time.monotonic()))
+
+    monkeypatch.setattr(RunWidget, "_flush", timed)
+
+    async def scenario() -> tuple[float, float]:
+        run = RunWidget()
+        run.start(model="m")
+        started = time.monotonic()
+        index = 0
+        while time.monotonic() - started < 1.5:  # a new step every 2 ms: 500 a second
+            for event in tool_round(index, thinking=True):
+                run.handle(event)
+                await asyncio.sleep(0.002)
+            index += 3
+        ended = time.monotonic()
+        run.finish("done")
+        return started, ended
+
+    started, ended = asyncio.run(scenario())
+    streaming = [m for m in wire.messages if started <= m.at < ended]
+    # Every message leaves in a flush: nothing is sent as its event arrives.
+    assert all(any(a <= m.at <= b for a, b in flushes) for m in streaming)
+    starts = [a for a, _ in flushes]
+    assert max_per_second(starts) <= 30, max_per_second(starts)
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert len(starts) >= 20 and max(gaps) < WARMUP_INTERVAL + 0.05, gaps  # kept up to date
+    frames = updates(streaming)  # messages less than 2 ms apart as one update of the page
+    print(f"\n{len(starts)} flushes, {len(frames)} updates, {len(streaming)} messages")
+
+
+def test_tool_steps_show_in_order_with_their_results(wire: Wire) -> None:
+    events: list[Event] = []
+    for number in range(20):
+        events += tool_round(3 * number, thinking=True)
+    events += growing(TextStep, 60, ["The answer ", "is here."])
+
+    async def scenario() -> RunWidget:
+        run = RunWidget()
+        await replay(run, events, model="m", delay=0.0)
+        return run
+
+    run = asyncio.run(scenario())
+    kinds = [getattr(child, "kind", type(child).__name__) for child in run.children[1:]]
+    assert kinds == ["thinking", "ToolCallView"] * 20 + ["text"]
+    for number, view in enumerate(run.children[2:-1:2]):
+        assert isinstance(view, ToolCallView) and view.selected_index is None
+        assert view.call_id == f"step-{3 * number + 1}"
+        assert view.titles == (f"✓ {call_title('lookup', ARGUMENTS)} · read: sales",)
+        (body,) = view.children
+        (details,) = body.children
+        value = details.value
+        for part in ("arguments", "x" * 400, "result", f"found {3 * number + 1} &lt;b&gt;"):
+            assert part in value
+        assert value.index("arguments") < value.index("result") < value.index("printed")
+        assert "variables read: sales" in value and "<b>" not in value
+    thinking = run.children[1::2][:20]
+    assert all(not view.expanded and view.label.startswith("Thought for") for view in thinking)
+    assert run.children[-1].html == render_markdown("The answer is here.")
+
+
+def test_a_result_after_its_call_updates_two_traits(wire: Wire) -> None:
+    async def scenario() -> tuple[RunWidget, list[Message]]:
+        run = RunWidget()
+        run.start(model="m")
+        call, _, result = tool_round(0)[1:]
+        run.handle(call)
+        await asyncio.sleep(0.01)
+        before = len(wire.messages)
+        run.handle(result)
+        await asyncio.sleep(WARMUP_INTERVAL + 0.05)
+        sent = wire.messages[before:]
+        run.finish("done")
+        return run, sent
+
+    run, sent = asyncio.run(scenario())
+    view = run.children[1]
+    assert isinstance(view, ToolCallView)
+    html = view.children[0].children[0]
+    changed = {m.comm_id: set(m.data["state"]) for m in sent if m.kind == "comm_msg"}
+    assert not [m for m in sent if m.kind == "comm_open"]
+    assert changed.pop(view.model_id) == {"titles"}
+    assert changed.pop(html.model_id) == {"value"}
+    assert set(changed) <= {run.children[0].model_id}  # and the status line
+    assert "result" in html.value and view.titles[0].startswith("✓ ")
+
+
+def test_thinking_folds_when_a_tool_call_shows(wire: Wire) -> None:
+    async def scenario() -> tuple[list[str], bool, bool, bool]:
+        run = RunWidget()
+        run.start(model="m")
+        first, *rest = tool_round(0, thinking=True)[1:]
+        run.handle(first)
+        await asyncio.sleep(FLUSH_INTERVAL)
+        thinking = run.children[1]
+        during = thinking.expanded
+        for event in rest:
+            run.handle(event)
+        await asyncio.sleep(WARMUP_INTERVAL + 0.05)
+        kinds = [type(child).__name__ for child in run.children[1:]]
+        after = thinking.expanded
+        run.finish("done")
+        return kinds, during, after, thinking.label.startswith("Thought for")
+
+    kinds, during, after, labelled = asyncio.run(scenario())
+    assert kinds == ["StreamWidget", "ToolCallView"]
+    assert during is True and after is False and labelled

@@ -3,18 +3,37 @@
 Every string here comes from a model, a tool or a variable, and an ipywidgets ``HTML`` value
 is set as innerHTML (FIELD-NOTES: ``<img onerror>`` runs), so each one is escaped before it
 is placed in markup. Accordion titles are plain text in the page and need no escaping.
+
+Every widget opens with a message of its own on IOPub, and so does each default ``Layout``
+and ``HTMLStyle`` it would make: these parts share one of each (``shared_layout``,
+``shared_html_style``) and keep to few widgets. A tool call is three (the accordion, its
+body, one HTML for arguments, result, what was printed and the variables read), plus two for
+a failed call's traceback; built with its final state, it opens with no update after.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from html import escape
+from typing import Any
 
 import ipywidgets
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from luxx_nb.events import ToolCallStep, ToolResultStep
 from luxx_nb.render.formatting import STATE_LABELS, call_title, pretty_json, variables_note
 
-__all__ = ["ErrorView", "ToolCallView", "status_html", "variables_note"]
+__all__ = [
+    "ErrorView",
+    "ToolCallView",
+    "holding",
+    "html_part",
+    "shared_html_style",
+    "shared_layout",
+    "status_html",
+    "variables_note",
+]
 
 SHOWN_RESULT_CHARS = 20_000
 """Longer results are cut in the view: the page needs a preview, not a megabyte of repr."""
@@ -29,6 +48,42 @@ _LABEL = "font-size:12px;color:var(--jp-ui-font-color2,#616161);"
 _OK = "color:var(--jp-success-color1,#388e3c);"
 _FAIL = "color:var(--jp-error-color1,#d32f2f);"
 
+_shared: dict[str, ipywidgets.Widget] = {}
+
+
+def _shared_widget(name: str, factory: Callable[[], ipywidgets.Widget]) -> Any:
+    """One default ``Layout`` (or ``HTMLStyle``) for every widget of every run.
+
+    Each widget otherwise opens its own, each a message of about 2 KB on IOPub, and no
+    widget here ever changes its layout or style.
+    """
+    widget = _shared.get(name)
+    if widget is None or getattr(widget, "comm", None) is None:
+        widget = _shared[name] = factory()
+    return widget
+
+
+def shared_layout() -> ipywidgets.Layout:
+    return _shared_widget("layout", ipywidgets.Layout)
+
+
+def shared_html_style() -> HTMLStyle:
+    return _shared_widget("html-style", HTMLStyle)
+
+
+def html_part(value: str) -> ipywidgets.HTML:
+    """An ``HTML`` widget on the shared layout and style; ``value`` must be escaped markup."""
+    return ipywidgets.HTML(value, layout=shared_layout(), style=shared_html_style())
+
+
+@contextlib.contextmanager
+def holding(*widgets: ipywidgets.Widget) -> Iterator[None]:
+    """``hold_sync`` on several widgets at once: their changes leave as one message each."""
+    with contextlib.ExitStack() as stack:
+        for widget in widgets:
+            stack.enter_context(widget.hold_sync())
+        yield
+
 
 def _pre(text: str, style: str = "") -> str:
     if len(text) > SHOWN_RESULT_CHARS:
@@ -38,53 +93,102 @@ def _pre(text: str, style: str = "") -> str:
 
 
 def _collapsed(title: str, text: str) -> ipywidgets.Accordion:
-    body = ipywidgets.HTML(_pre(text, _SCROLL))
-    return ipywidgets.Accordion(children=(body,), titles=(title,), selected_index=None)
+    body = html_part(_pre(text, _SCROLL))
+    return ipywidgets.Accordion(
+        children=(body,), titles=(title,), selected_index=None, layout=shared_layout()
+    )
 
 
-class ToolCallView(ipywidgets.Accordion):
-    """One tool call, collapsed: its arguments, then its result once it arrives."""
-
-    def __init__(self, call: ToolCallStep | None = None, *, name: str = "tool") -> None:
-        self._arguments = ipywidgets.HTML()
-        self._result = ipywidgets.HTML()
-        self._body = ipywidgets.VBox(children=(self._arguments,))
-        super().__init__(children=(self._body,), selected_index=None)
-        self.call_id = call.id if call is not None else ""
-        self._title = name
-        if call is not None:
-            self.set_call(call)
-        else:
-            self.titles = (name,)
-
-    def set_call(self, call: ToolCallStep) -> None:
-        self.call_id = call.id
-        self._title = call_title(call.name, call.arguments)
-        self.titles = (self._title,)
-        self._arguments.value = (
-            f'<div style="{_LABEL}">arguments</div>{_pre(pretty_json(call.arguments or "{}"))}'
-        )
-
-    def set_result(self, result: ToolResultStep) -> None:
+def _call_html(call: ToolCallStep | None, result: ToolResultStep | None) -> str:
+    """The body of a tool call: arguments, then the result, what it printed, what it read."""
+    parts = []
+    if call is not None:
+        arguments = _pre(pretty_json(call.arguments or "{}"))
+        parts.append(f'<div style="{_LABEL}">arguments</div>{arguments}')
+    if result is not None:
         mark, color = ("✓", _OK) if result.success else ("✗", _FAIL)
-        read = variables_note(result.variables)
-        self.titles = (f"{mark} {self._title}" + (f" · {read}" if read else ""),)
         word = "result" if result.success else "failed"
-        self._result.value = (
+        parts.append(
             f'<div style="{_LABEL}"><span style="{color}">{mark}</span> {word}</div>'
             f"{_pre(result.content, _SCROLL)}"
         )
-        children: tuple[ipywidgets.Widget, ...] = (self._arguments, self._result)
         if result.output:
-            printed = f'<div style="{_LABEL}">printed</div>{_pre(result.output, _SCROLL)}'
-            children = (*children, ipywidgets.HTML(printed))
+            parts.append(f'<div style="{_LABEL}">printed</div>{_pre(result.output, _SCROLL)}')
         if result.variables:
-            names = ", ".join(result.variables)
-            line = f'<div style="{_LABEL}">variables read: {escape(names)}</div>'
-            children = (*children, ipywidgets.HTML(line))
-        if not result.success and result.detail:
-            children = (*children, _collapsed("traceback", result.detail))
-        self._body.children = children
+            names = escape(", ".join(result.variables))
+            parts.append(f'<div style="{_LABEL}">variables read: {names}</div>')
+    return "".join(parts)
+
+
+class ToolCallView(ipywidgets.Accordion):
+    """One tool call, collapsed: its arguments, then its result once it arrives.
+
+    Given both at once (a run that shows several steps per flush), every widget opens with its
+    final state: three messages, and no update after them.
+    """
+
+    def __init__(
+        self,
+        call: ToolCallStep | None = None,
+        result: ToolResultStep | None = None,
+        *,
+        name: str = "tool",
+    ) -> None:
+        self._call, self._result, self._name = call, result, name
+        self.call_id = call.id if call is not None else ""
+        self._title = self._call_title()
+        self._traceback = self._traceback_view()
+        self._html = html_part(_call_html(call, result))
+        self._body = ipywidgets.VBox(children=self._parts(), layout=shared_layout())
+        super().__init__(
+            children=(self._body,),
+            titles=(self._full_title(),),
+            selected_index=None,
+            layout=shared_layout(),
+        )
+
+    def update(
+        self, call: ToolCallStep | None = None, result: ToolResultStep | None = None
+    ) -> None:
+        """The call, the result or both, as one message per widget that changed."""
+        if call is not None:
+            self._call, self.call_id = call, call.id
+            self._title = self._call_title()
+        if result is not None:
+            self._result = result
+            if self._traceback is None:
+                self._traceback = self._traceback_view()
+        with holding(self, self._html, self._body):
+            self.titles = (self._full_title(),)  # traitlets sends only what changed
+            self._html.value = _call_html(self._call, self._result)
+            self._body.children = self._parts()
+
+    def set_call(self, call: ToolCallStep) -> None:
+        self.update(call=call)
+
+    def set_result(self, result: ToolResultStep) -> None:
+        self.update(result=result)
+
+    def _call_title(self) -> str:
+        call = self._call
+        return call_title(call.name, call.arguments) if call is not None else self._name
+
+    def _full_title(self) -> str:
+        result = self._result
+        if result is None:
+            return self._title
+        read = variables_note(result.variables)
+        mark = "✓" if result.success else "✗"
+        return f"{mark} {self._title}" + (f" · {read}" if read else "")
+
+    def _traceback_view(self) -> ipywidgets.Accordion | None:
+        result = self._result
+        if result is None or result.success or not result.detail:
+            return None
+        return _collapsed("traceback", result.detail)
+
+    def _parts(self) -> tuple[ipywidgets.Widget, ...]:
+        return (self._html,) if self._traceback is None else (self._html, self._traceback)
 
     def __repr__(self) -> str:
         return f"<luxx tool call: {self._title}>"
@@ -94,14 +198,13 @@ class ErrorView(ipywidgets.VBox):
     """A failed turn: the message in view, the detail one click away."""
 
     def __init__(self, message: str, detail: str | None = None) -> None:
-        line = ipywidgets.HTML(
+        line = html_part(
             f'<div style="{_FAIL}padding:4px 0;"><b>Error:</b> {escape(message)}</div>'
         )
         children: tuple[ipywidgets.Widget, ...] = (line,)
         if detail:
             children = (line, _collapsed("details", detail))
-        super().__init__(children=children)
-        self.add_class("luxx-error")
+        super().__init__(children=children, layout=shared_layout(), _dom_classes=("luxx-error",))
 
     def __repr__(self) -> str:
         return "<luxx error>"

@@ -1,21 +1,23 @@
 """The live widget tree of a run, and a view that collects the runs of one chat.
 
 ``RunWidget`` is a ``Renderer``: it turns events into widgets and never calls a provider or
-runs a tool. Fragments are buffered and flushed at most 30 times a second (the first one at
-once), because a per-token update floods IOPub and jupyter_server drops output above about
-1,000 messages a second (FIELD-NOTES). Each flush changes its widgets inside ``hold_sync``.
+runs a tool. Fragments and tool steps are buffered and flushed at most 30 times a second (a
+new step's first fragment at once, or one flush interval after the last flush), because a
+per-token update floods IOPub and jupyter_server drops output above about 1,000 messages a
+second (FIELD-NOTES). Each flush changes its widgets inside ``hold_sync``: one message per
+changed widget, and a tool call that arrives with its result between two flushes opens its
+widgets with their final state, with no update after.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ipywidgets
-from ipywidgets.widgets.widget_string import HTMLStyle
 
 from luxx_nb.events import (
     DoneEvent,
@@ -28,7 +30,14 @@ from luxx_nb.events import (
     ToolCallStep,
     ToolResultStep,
 )
-from luxx_nb.render.parts import ErrorView, ToolCallView, status_html
+from luxx_nb.render.parts import (
+    ErrorView,
+    ToolCallView,
+    holding,
+    html_part,
+    shared_layout,
+    status_html,
+)
 from luxx_nb.render.stream import StreamWidget
 
 __all__ = ["ChatView", "RunWidget"]
@@ -55,36 +64,17 @@ this pace. Refreshed on every flush, the status line alone would double the mess
 fast stream (measured: one status update per text delta, 30 a second).
 """
 
-_shared: dict[str, ipywidgets.Widget] = {}
-
-
-def _shared_widget(name: str, factory: Callable[[], ipywidgets.Widget]) -> Any:
-    """One default ``Layout`` (or ``HTMLStyle``) for every widget of every run.
-
-    Each widget otherwise opens its own, each a message of about 2 KB on IOPub, and no
-    widget here ever changes its layout or style.
-    """
-    widget = _shared.get(name)
-    if widget is None or getattr(widget, "comm", None) is None:
-        widget = _shared[name] = factory()
-    return widget
-
-
-def shared_layout() -> ipywidgets.Layout:
-    return _shared_widget("layout", ipywidgets.Layout)
-
-
-def _status_line(value: str) -> ipywidgets.HTML:
-    style = _shared_widget("html-style", HTMLStyle)
-    return ipywidgets.HTML(value, layout=shared_layout(), style=style)
-
 
 class _Throttle:
-    """Call ``callback`` soon after a poke, at most once per ``interval`` seconds."""
+    """Call ``callback`` soon after a poke, at most once per ``interval`` seconds.
 
-    def __init__(self, callback: Callable[[], None], interval: float) -> None:
+    ``poke_now`` is sooner (``least`` seconds after the last run at most), never more often.
+    """
+
+    def __init__(self, callback: Callable[[], None], interval: float, least: float) -> None:
         self._callback = callback
         self.interval = interval
+        self.least = least
         self._handle: asyncio.TimerHandle | None = None
         self._last = float("-inf")
 
@@ -101,14 +91,20 @@ class _Throttle:
         self._handle = loop.call_later(delay, self.run)
 
     def poke_now(self) -> None:
-        """Run soon whatever the interval: a new step's first fragment shows at once."""
+        """Run soon: at once (after the events of this read) if the last run is ``least``
+        seconds ago or more, else then. A new step's first fragment shows without waiting
+        for a longer ``interval``, and a burst of new steps still flushes 1/``least`` times a
+        second at most."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.run()
             return
+        delay = max(0.0, self._last + self.least - time.monotonic())
+        if self._handle is not None and self._handle.when() <= loop.time() + delay:
+            return
         self.cancel()
-        self._handle = loop.call_later(0, self.run)  # after the events of this read
+        self._handle = loop.call_later(delay, self.run)
 
     def run(self) -> None:
         self.cancel()
@@ -119,6 +115,36 @@ class _Throttle:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+
+
+class _Tool:
+    """A tool call and its result as they arrive; the view is built or updated at a flush."""
+
+    __slots__ = ("call", "index", "name", "result", "view")
+
+    def __init__(self, index: int, name: str) -> None:
+        self.index, self.name = index, name
+        self.call: ToolCallStep | None = None
+        self.result: ToolResultStep | None = None
+        self.view: ToolCallView | None = None
+
+
+class _Stream:
+    """A new thinking or text step, until the flush that opens its widget."""
+
+    __slots__ = ("chars", "index", "kind", "parts")
+
+    def __init__(self, index: int, kind: str) -> None:
+        self.index, self.kind = index, kind
+        self.parts: list[str] = []
+        self.chars = 0
+
+    def append(self, fragment: str) -> None:
+        self.parts.append(fragment)
+        self.chars += len(fragment)
+
+
+_Pending = _Tool | _Stream | Callable[[], ipywidgets.Widget]  # an error view, when shown
 
 
 class RunWidget(ipywidgets.VBox):
@@ -149,18 +175,23 @@ class RunWidget(ipywidgets.VBox):
         self._started: float | None = None
         self._ended: float | None = None
         self._tokens: int | None = None
-        self._views: dict[int, ipywidgets.Widget] = {}
-        self._calls: dict[str, ToolCallView] = {}
-        self._thinking: dict[StreamWidget, float] = {}
+        self._views: dict[int, ipywidgets.Widget | _Stream] = {}
+        self._tools: dict[str, _Tool] = {}
+        # Shown at the next flush: new children in the order their steps began (a stream, a
+        # tool call or an error, each opened then), tool calls with news, thinking to fold.
+        self._pending: list[_Pending] = []
+        self._changed: dict[_Tool, None] = {}
+        self._thinking: dict[int, float] = {}  # step index -> when it started
+        self._folding: dict[int, str] = {}  # step index -> its folded label
         self._dirty: set[StreamWidget] = set()
         self._chars = 0
         self._errors = 0
         self._finished = False
-        self._throttle = _Throttle(self._flush, FLUSH_INTERVAL)
+        self._throttle = _Throttle(self._flush, FLUSH_INTERVAL, FLUSH_INTERVAL)
         self._tick: asyncio.TimerHandle | None = None
         self._status_shown: tuple[str, str, float] = ("idle", "", time.monotonic())
         # Initial values go in the messages that open the widgets, not in updates after them.
-        self._status = _status_line(self._status_html())
+        self._status = html_part(self._status_html())
         kwargs.setdefault("layout", shared_layout())
         kwargs.setdefault("_dom_classes", ("luxx-run",))
         super().__init__(children=(self._status,), **kwargs)
@@ -188,7 +219,7 @@ class RunWidget(ipywidgets.VBox):
         elif isinstance(event, StatusEvent):
             self._state, self._detail = event.state, event.detail
         elif isinstance(event, ErrorEvent):
-            self._add(ErrorView(event.message, event.detail))
+            self._pending.append(functools.partial(ErrorView, event.message, event.detail))
             self._errors += 1
         elif isinstance(event, DoneEvent):
             usage = event.usage
@@ -205,16 +236,18 @@ class RunWidget(ipywidgets.VBox):
         self._state, self._detail = state, ""
         self._ended = time.monotonic()
         if state == "error" and message and not self._errors:
-            self._add(ErrorView(message, detail))
-        streams = [view for view in self._views.values() if isinstance(view, StreamWidget)]
-        with _holding(self, self._status, *streams):
-            for stream in streams:
-                stream.finalize()
-            self._close_thinking()
+            self._pending.append(functools.partial(ErrorView, message, detail))
+        self._stop_thinking()
+        with holding(self, self._status):
+            self._show()  # what arrived since the last flush, so nothing is lost
+            streams = [view for view in self._views.values() if isinstance(view, StreamWidget)]
+            with holding(*streams):
+                for stream in streams:
+                    stream.finalize()
             self._refresh_status(force=True)
         self._dirty.clear()
 
-    def take_step_html(self, index: int) -> list[str] | None:
+    def take_step_html(self, index: int) -> Iterator[str] | None:
         """The final HTML of a thinking or text step, once complete, handed to a snapshot.
 
         In blocks, which the widget no longer holds (``StreamWidget.take_blocks``): for a
@@ -226,7 +259,11 @@ class RunWidget(ipywidgets.VBox):
         return None
 
     def _on_step(self, event: StepEvent) -> bool:
-        """Show the step; True when it is a new thinking or text step."""
+        """Record the step for the next flush; True when it should show at once.
+
+        A new thinking or text step shows at once, and so does a tool call that is the run's
+        first step; later tool steps follow at the pace of the flushes.
+        """
         step, fresh = event.step, False
         if isinstance(step, (ThinkingStep, TextStep)):
             if self._state != "streaming":
@@ -234,58 +271,92 @@ class RunWidget(ipywidgets.VBox):
             view = self._views.get(step.index)
             if view is None:
                 if isinstance(step, TextStep):
-                    self._close_thinking()
+                    self._stop_thinking()
                 kind = "thinking" if step.type == "thinking" else "text"
-                view = self._add(
-                    StreamWidget(kind, saved_state=self.saved_state, layout=shared_layout())
-                )
-                self._views[step.index] = view
+                view = self._views[step.index] = _Stream(step.index, kind)
+                self._pending.append(view)
                 if step.type == "thinking":
-                    self._thinking[view] = time.monotonic()
+                    self._thinking[step.index] = time.monotonic()
                 fresh = True
-            assert isinstance(view, StreamWidget)
+            assert isinstance(view, (StreamWidget, _Stream))
             fragment = event.delta
             if not fragment and len(step.content) > view.chars:  # a snapshot, not a delta
                 fragment = step.content[view.chars :]
             view.append(fragment)
             self._chars += len(fragment)
-            self._dirty.add(view)
+            if isinstance(view, StreamWidget):
+                self._dirty.add(view)
         elif isinstance(step, ToolCallStep):
-            self._close_thinking()
-            call = self._calls.get(step.id)
-            if call is None:
-                self._calls[step.id] = self._views[step.index] = self._add(ToolCallView(step))
+            self._stop_thinking()
+            tool = self._tools.get(step.id)
+            if tool is None:
+                fresh = not self._views and not self._tools and not self._pending
+                tool = self._tools[step.id] = _Tool(step.index, step.name)
+                self._pending.append(tool)
                 self._chars += len(step.arguments)
-            else:
-                call.set_call(step)
+            tool.call = step
+            self._changed[tool] = None
         elif isinstance(step, ToolResultStep):
-            call = self._calls.get(step.id_ref)
-            if call is None:
-                call = self._views[step.index] = self._add(ToolCallView(name=step.name))
-            call.set_result(step)
+            tool = self._tools.get(step.id_ref)
+            if tool is None:  # a result whose call this view never saw
+                tool = self._tools[step.id_ref] = _Tool(step.index, step.name)
+                self._pending.append(tool)
+            tool.result = step
+            self._changed[tool] = None
         return fresh
 
-    def _add(self, view: Any) -> Any:
-        with self.hold_sync():
-            self.children = (*self.children, view)
-        return view
-
-    def _close_thinking(self) -> None:
-        """Collapse thinking that has stopped: the answer (or a tool call) has started."""
+    def _stop_thinking(self) -> None:
+        """Thinking has stopped (the answer or a tool call has started): fold it at the flush."""
         now = time.monotonic()
-        for view, since in list(self._thinking.items()):
+        for index, since in self._thinking.items():
+            self._folding[index] = f"Thought for {max(1, round(now - since))} s"
+        self._thinking.clear()
+
+    def _show(self) -> None:
+        """Open the new steps' widgets, update tool calls with news, fold stopped thinking.
+
+        Called inside ``hold_sync`` on this widget: the new children leave as one message.
+        New stream widgets join ``_dirty``, for the flush to send their first fragments.
+        """
+        changed, self._changed = self._changed, {}
+        for tool in changed:
+            if tool.view is None:
+                tool.view = ToolCallView(tool.call, tool.result, name=tool.name)
+                self._views[tool.index] = tool.view
+            else:
+                tool.view.update(tool.call, tool.result)
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self.children = (*self.children, *map(self._open, pending))
+        folding, self._folding = self._folding, {}
+        for index, label in folding.items():
+            view = self._views[index]
+            assert isinstance(view, StreamWidget)
             with view.hold_sync():
                 view.expanded = False
-                view.label = f"Thought for {max(1, round(now - since))} s"
-            del self._thinking[view]
+                view.label = label
+
+    def _open(self, item: _Pending) -> ipywidgets.Widget:
+        if isinstance(item, _Tool):
+            assert item.view is not None  # built above: a new tool is always in _changed
+            return item.view
+        if isinstance(item, _Stream):
+            view = StreamWidget(item.kind, saved_state=self.saved_state, layout=shared_layout())
+            view.append("".join(item.parts))
+            self._views[item.index] = view
+            self._dirty.add(view)
+            return view
+        return item()
 
     def _flush(self) -> None:
         elapsed = self._elapsed() or 0.0
         self._throttle.interval = FLUSH_INTERVAL if elapsed >= WARMUP else WARMUP_INTERVAL
-        dirty, self._dirty = self._dirty, set()
-        with _holding(self._status, *dirty):
-            for stream in dirty:
-                stream.flush()
+        with holding(self, self._status):
+            self._show()
+            dirty, self._dirty = self._dirty, set()
+            with holding(*dirty):
+                for stream in dirty:
+                    stream.flush()
             self._refresh_status()
 
     def _refresh_status(self, *, force: bool = False) -> None:
@@ -329,15 +400,6 @@ class RunWidget(ipywidgets.VBox):
         if self._started is None:
             return None
         return (self._ended or time.monotonic()) - self._started
-
-
-@contextlib.contextmanager
-def _holding(*widgets: ipywidgets.Widget) -> Any:
-    """``hold_sync`` on several widgets at once: their changes leave as one message each."""
-    with contextlib.ExitStack() as stack:
-        for widget in widgets:
-            stack.enter_context(widget.hold_sync())
-        yield
 
 
 class ChatView(ipywidgets.VBox):
