@@ -115,15 +115,20 @@ class TextBuffer:
 
     Fragments are a few characters each, and a small ``str`` costs about 50 bytes of header:
     kept one by one, a 10 MB answer would hold 150 MB. So every ``_RUN`` fragments are
-    joined into one string, and the buffer stays within a few percent of its text's size.
+    joined into one string, and every ``_RUN`` of those into one large string: the buffer
+    stays within a few percent of its text's size, and its long-lived pieces are few and
+    large, so they do not pin the memory of the short-lived objects that stream around them
+    (measured: with only 1 KB pieces, the kernel's resident memory grew by about one more
+    byte per character of the answer).
     """
 
-    __slots__ = ("_length", "_parts", "_recent")
+    __slots__ = ("_large", "_length", "_parts", "_recent")
 
     _RUN = 256
 
     def __init__(self, text: str = "") -> None:
-        self._parts = [text] if text else []
+        self._large = [text] if text else []
+        self._parts: list[str] = []
         self._recent: list[str] = []
         self._length = len(text)
 
@@ -135,17 +140,22 @@ class TextBuffer:
         recent.append(fragment)
         self._length += len(fragment)
         if len(recent) >= self._RUN:
-            self._parts.append("".join(recent))
+            parts = self._parts
+            parts.append("".join(recent))
             recent.clear()
+            if len(parts) >= self._RUN:
+                self._large.append("".join(parts))
+                parts.clear()
 
     def text(self, end: int | None = None) -> str:
-        parts = self._parts
-        if self._recent:
-            parts.append("".join(self._recent))
+        large = self._large
+        if self._parts or self._recent:
+            large.append("".join(self._parts) + "".join(self._recent))
+            self._parts.clear()
             self._recent.clear()
-        if len(parts) > 1:
-            parts[:] = ["".join(parts)]
-        whole = parts[0] if parts else ""
+        if len(large) > 1:
+            large[:] = ["".join(large)]
+        whole = large[0] if large else ""
         return whole if end is None or end >= self._length else whole[:end]
 
 

@@ -140,9 +140,15 @@ def _dumps(body: Any) -> str:
 def _pack(body: Any) -> str:
     """Compressed chunk by chunk, so a 10 MB run is never one more whole string of JSON."""
     compressor = zlib.compressobj(6)
-    out = [compressor.compress(chunk.encode(errors="surrogatepass")) for chunk in json_chunks(body)]
-    out.append(compressor.flush())
-    return base64.b64encode(b"".join(out)).decode("ascii")
+    out, pending = bytearray(), b""
+    for chunk in json_chunks(body):
+        pending += compressor.compress(chunk.encode(errors="surrogatepass"))
+        whole = len(pending) - len(pending) % 3  # base64 goes 3 bytes at a time
+        if whole:
+            out += base64.b64encode(pending[:whole])
+            pending = pending[whole:]
+    out += base64.b64encode(pending + compressor.flush())
+    return out.decode("ascii")
 
 
 SLICE = 65_536
