@@ -228,7 +228,7 @@ def _send_update(display_id: str, html: Iterator[str], text: str, metadata: dict
     piece by piece into one buffer, the content costs its bytes once, and the HTML blocks
     are let go of as they are written. False where this cannot be done exactly as ipykernel
     does (not an ipykernel, another packer, or an ``Output`` widget capturing displays): the
-    caller then takes IPython's own path.
+    caller then takes IPython's own path. Once sent, ``metadata`` has been emptied.
     """
     from IPython import get_ipython
 
@@ -241,16 +241,17 @@ def _send_update(display_id: str, html: Iterator[str], text: str, metadata: dict
         return False
     buffer = io.BytesIO()
     write = buffer.write
-    write(b'{"data":{"text/html":"')
+    write(b'{"metadata":')
+    for chunk in transcript.json_chunks(metadata):
+        write(chunk.encode("utf-8", "replace"))
+    metadata.clear()  # written: the packed transcript is let go of before the HTML grows
+    write(b',"data":{"text/html":"')
     for piece in html:
         for chunk in transcript.json_string_body(piece):
             write(chunk.encode("utf-8", "replace"))
     write(b'","text/plain":')
     write(json.dumps(text, ensure_ascii=False).encode("utf-8", "replace"))
-    write(b'},"metadata":')
-    for chunk in transcript.json_chunks(metadata):
-        write(chunk.encode("utf-8", "replace"))
-    write(b',"transient":')
+    write(b'},"transient":')
     write(json.dumps({"display_id": display_id}).encode())
     write(b"}")
     sys.stdout.flush()  # what the cell printed before goes first, as ipykernel does
