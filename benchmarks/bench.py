@@ -37,7 +37,7 @@ sys.path[:0] = [str(HERE), str(ROOT / "tests")]
 
 from answers import MARKER, answer  # noqa: E402
 from engine import measure  # noqa: E402
-from harness import CellRecord, Kernel  # noqa: E402
+from harness import CellRecord, Kernel, max_per_second  # noqa: E402
 from server import ServerProcess, replay, text_stream, tool_call_stream  # noqa: E402
 
 PEERS_VENV = HERE / ".peers-venv"
@@ -79,7 +79,7 @@ class Row:
             self.case,
             f"{r.bytes / self.content:,.2f}x{ratio(r.bytes, b.bytes if b else None)}",
             f"{r.count:,}{ratio(r.count, b.count if b else None)}",
-            f"{r.max_per_second(updates)} / {r.count / max(r.span, 1e-9):.0f}",
+            f"{max_per_second(updates)} / {r.count / max(r.span, 1e-9):.0f}",
             f"{r.span / kilo:.2f}{ratio(r.span, b.span if b else None)}",
             f"{r.cpu / kilo:.2f}{ratio(r.cpu, b.cpu if b else None)}",
             f"{r.peak / 1e6:.1f}{ratio(r.peak, b.peak if b else None)}",

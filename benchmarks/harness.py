@@ -29,7 +29,7 @@ import zmq
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
-__all__ = ["CellRecord", "Kernel", "Message"]
+__all__ = ["CellRecord", "Kernel", "Message", "max_per_second"]
 
 PAGE_TYPES = frozenset(
     {
@@ -97,15 +97,6 @@ class CellRecord:
                 times.append(message.time)
         return times
 
-    def max_per_second(self, times: list[float]) -> int:
-        """The most of ``times`` inside any one-second window."""
-        best, start = 0, 0
-        for end, now in enumerate(times):
-            while now - times[start] > 1.0:
-                start += 1
-            best = max(best, end - start + 1)
-        return best
-
     def first_marked(self) -> float | None:
         return next((m.time for m in self.messages if m.marked), None)
 
@@ -117,6 +108,16 @@ class CellRecord:
             count, size = out.get(key, (0, 0))
             out[key] = (count + 1, size + m.size)
         return out
+
+
+def max_per_second(times: list[float]) -> int:
+    """The most of ``times`` (sorted) inside any one-second window."""
+    best, start = 0, 0
+    for end, now in enumerate(times):
+        while now - times[start] > 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 class _Recorder(threading.Thread):

@@ -151,7 +151,7 @@ def test_the_run_shows_which_variables_were_read() -> None:
         variables=("sales", "prices", "grid", "rows"),
     )
     view = ToolCallView(name="get_variable")
-    view.set_result(result)
+    view.update(result=result)
     assert view.titles[0].endswith("· read: sales, prices, grid, … 4 variables")
     body = " ".join(w.value for w in view.children[0].children if hasattr(w, "value"))
     assert "variables read: sales, prices, grid, rows" in body

@@ -163,12 +163,6 @@ class ToolCallView(ipywidgets.Accordion):
             self._html.value = _call_html(self._call, self._result)
             self._body.children = self._parts()
 
-    def set_call(self, call: ToolCallStep) -> None:
-        self.update(call=call)
-
-    def set_result(self, result: ToolResultStep) -> None:
-        self.update(result=result)
-
     def _call_title(self) -> str:
         call = self._call
         return call_title(call.name, call.arguments) if call is not None else self._name

@@ -73,9 +73,8 @@ class BlockStore:
     A long answer's HTML is about as big as the answer, and the kernel keeps it for a page
     that loads the view later and for the snapshot that replaces the view at the end. Kept
     as strings it is one more copy of the answer in memory beside the text itself; packed
-    every ``GROUP`` characters (zlib level 1, about 0.1 s for 10 MB; groups this large do
-    not pin the memory around them) it costs about a third
-    of that.
+    every ``GROUP`` characters (zlib level 1, about 0.1 s for 10 MB) it costs about a third
+    of that. Groups this large do not pin the memory of the objects streaming around them.
     """
 
     GROUP = 524_288
