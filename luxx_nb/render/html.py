@@ -163,6 +163,11 @@ class HtmlRenderer:
             self._elapsed = time.monotonic() - self._started
 
     @property
+    def chars(self) -> int:
+        """Characters of thinking, text and tool arguments the run has streamed so far."""
+        return self._chars
+
+    @property
     def steps(self) -> list[Step]:
         """The run's steps, each as last seen, in order."""
         return [step for _, step in sorted(self._run.steps.items())]
