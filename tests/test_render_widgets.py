@@ -227,6 +227,29 @@ def test_works_without_a_running_loop(wire: Wire) -> None:
     assert "interrupted" in run.children[0].value
 
 
+def test_the_first_fragment_goes_out_at_the_next_turn_of_the_loop(wire: Wire) -> None:
+    """Even right after a status flush: a run's first step does not wait out the pacing.
+
+    At full speed the loop gets control only between network reads, so a flush timer set
+    even 30 ms ahead fires much later than that; the first fragment must not be behind one.
+    """
+
+    async def scenario() -> list[dict[str, Any]]:
+        run = RunWidget()
+        run.start(model="m")
+        run.handle(StatusEvent(state="connecting"))
+        await asyncio.sleep(0.002)  # that flush runs: the last flush is a moment ago
+        assert run._throttle._last > 0
+        for event in growing(TextStep, 0, ["Hello", " there"]):
+            run.handle(event)
+        await asyncio.sleep(0.002)  # well inside one flush interval
+        streams = [c for c in run.children if isinstance(c, StreamWidget)]
+        return wire.custom(streams[0]) if streams else []
+
+    sent = asyncio.run(scenario())
+    assert sent and sent[0]["type"] == "delta" and "Hello there" in sent[0]["add"], sent
+
+
 def test_a_late_view_gets_a_snapshot(wire: Wire) -> None:
     stream = StreamWidget()
     stream.append("para one\n\npara two")
