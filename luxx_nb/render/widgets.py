@@ -110,7 +110,9 @@ class _Throttle:
 
     def run(self) -> None:
         self.cancel()
-        self._last = time.monotonic()
+        # A run sooner than ``least`` after the last (``at_once``) takes the next one's turn,
+        # so the pace over any second stays 1/``least``.
+        self._last = max(time.monotonic(), self._last + self.least)
         self._callback()
 
     def cancel(self) -> None:
