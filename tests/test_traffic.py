@@ -79,10 +79,17 @@ def test_a_turn_sends_at_most_three_times_the_answer(
 
 
 def test_the_harness_sees_a_flood_whole(kernel: Kernel) -> None:
-    """2,000 updates of a widget: every one is counted (the default queue drops some)."""
+    """2,000 updates of a widget: every one is counted (the default queue drops some).
+
+    In bursts of 500: the kernel's own IOPub socket drops past 1,000 messages waiting for a
+    reader (ZeroMQ's default send limit, which no client can change), and a busy 2-core
+    machine can keep this process's reader off the CPU that long (seen once in a full run:
+    1,710 of 2,000). What is checked is the harness: a flood, read whole.
+    """
     code = (
-        "import ipywidgets\nw = ipywidgets.HTML()\ndisplay(w)\n"
+        "import ipywidgets, time\nw = ipywidgets.HTML()\ndisplay(w)\n"
         "for i in range(2000):\n    w.value = 'x' * 500 + str(i)\n"
+        "    if i % 500 == 499:\n        time.sleep(0.1)\n"
     )
     record = kernel.check(code)
     assert record.by_type()["comm_msg/update"][0] == 2000
