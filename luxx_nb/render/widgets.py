@@ -42,8 +42,12 @@ from luxx_nb.render.stream import StreamWidget
 
 __all__ = ["ChatView", "RunWidget"]
 
-FLUSH_INTERVAL = 1 / 30
-"""Seconds between two flushes of one run: at most 30 view updates a second."""
+FLUSH_INTERVAL = 0.034
+"""Seconds between two flushes of one run: at most 30 view updates a second.
+
+A little over 1/30 s: flushes exactly 1/30 s apart put 31 in a one-second window that
+includes both its ends (measured: the benchmark's count read 31 at 50 tokens a second).
+"""
 
 WARMUP = 0.5
 WARMUP_INTERVAL = 0.15
