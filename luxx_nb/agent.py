@@ -119,8 +119,10 @@ class Turn:
     _count: int = 0
 
     def next_index(self) -> int:
+        """The next step's number: ``step-0`` first, then one more for every step of the turn."""
+        index = self._count
         self._count += 1
-        return self._count
+        return index
 
     @property
     def text(self) -> str:

@@ -64,7 +64,7 @@ def test_text_reply_steps_usage_and_request(llm_server):
     assert reply.text == "Hello there, world!"
     assert reply.error is None and reply.message_id
     assert [s.to_dict() for s in reply.steps] == [
-        {"id": "step-1", "index": 1, "type": "text", "content": "Hello there, world!"}
+        {"id": "step-0", "index": 0, "type": "text", "content": "Hello there, world!"}
     ]
     assert reply.usage.completion_tokens == 4 == reply.token_count
     request = llm_server.requests[0]
@@ -82,11 +82,11 @@ def test_stream_events_have_the_spec_shapes(llm_server):
     assert [e.name for e in events] == ["process_step"] * 3 + ["done"]
     first, last_text = events[0], events[2]
     assert first.data == {
-        "step": {"id": "step-1", "index": 1, "type": "thinking", "content": "hmm"}
+        "step": {"id": "step-0", "index": 0, "type": "thinking", "content": "hmm"}
     }
     assert last_text.data["step"] == {
-        "id": "step-2",
-        "index": 2,
+        "id": "step-1",
+        "index": 1,
         "type": "text",
         "content": "abcdefgh",
     }
@@ -142,10 +142,10 @@ def test_tool_round_feeds_results_back(llm_server):
     assert call["name"] == "add" and json.loads(call["arguments"]) == {"a": 2, "b": 3}
     assert call["id_ref"].startswith("call_")
     assert result == {
-        "id": "step-2",
-        "index": 2,
+        "id": "step-1",
+        "index": 1,
         "type": "tool_result",
-        "id_ref": "step-1",
+        "id_ref": "step-0",
         "name": "add",
         "content": "5",
         "success": True,

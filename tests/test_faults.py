@@ -452,8 +452,8 @@ FAULTS: tuple[Fault, ...] = (
     ),
     http_row(403, "Forbidden", "Project does not have access"),
     http_row(404, "Not Found", "The model `nope` does not exist"),
-    http_row(413, "Request Entity Too Large", "Request too large"),
-    http_row(422, "Unprocessable Entity", "Unprocessable input"),
+    http_row(413, "Content Too Large", "Request too large"),
+    http_row(422, "Unprocessable Content", "Unprocessable input"),
     Fault(
         id="http-429-retry-after",
         group="HTTP",

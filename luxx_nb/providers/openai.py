@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import http
 import json
 import random
 import re
@@ -201,7 +202,7 @@ class OpenAIProvider:
         else:
             said = _text_of_page(raw)
         status = response.status_code
-        message = f"HTTP {status} {response.reason_phrase}".rstrip()
+        message = f"HTTP {status} {status_words(status, response.reason_phrase)}".rstrip()
         if said:
             message += f": {said}"
         return HTTPStatusError(
@@ -280,6 +281,30 @@ EMPTY_BODY = (
 )
 
 
+_RFC_9110_NAMES = {
+    413: "Content Too Large",
+    414: "URI Too Long",
+    416: "Range Not Satisfiable",
+    422: "Unprocessable Content",
+}
+"""The statuses RFC 9110 renamed; ``http.HTTPStatus`` says the old names before Python 3.13."""
+
+
+def status_words(status: int, given: str = "") -> str:
+    """The words for an HTTP status, the same on every Python and over HTTP/1.1 or HTTP/2.
+
+    A status's standard name (RFC 9110) wins over the server's reason phrase, which HTTP/2 does
+    not carry (httpx then takes ``http.HTTPStatus``'s, whose names changed in Python 3.13); an
+    unregistered status (Anthropic's 529, say) keeps the phrase the server sent.
+    """
+    if status in _RFC_9110_NAMES:
+        return _RFC_9110_NAMES[status]
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return given
+
+
 def _given_up(exc: HTTPStatusError) -> HTTPStatusError:
     """The error to show once retrying stops; it says so when the server asked for too long."""
     if not (exc.retryable and exc.retry_after is not None and exc.retry_after > MAX_RETRY_WAIT):
@@ -297,8 +322,9 @@ def _redirect_error(response: httpx.Response) -> HTTPStatusError:
     target = response.next_request.url if response.next_request else None
     where = redact_url(str(target)) if target else response.headers.get("location", "elsewhere")
     status = response.status_code
+    words = status_words(status, response.reason_phrase)
     return HTTPStatusError(
-        f"HTTP {status} {response.reason_phrase}: the server sends this request to {where}; "
+        f"HTTP {status} {words}: the server sends this request to {where}; "
         "if that is right, use it as the base URL (without /chat/completions).",
         status_code=status,
     )
