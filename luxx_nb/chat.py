@@ -26,6 +26,7 @@ from .runner import run_sync
 from .tools import Tool, ToolContext, make_tool
 
 if TYPE_CHECKING:
+    from .history import NotebookHistory
     from .namespace import NamespaceView
 
 __all__ = ["OPENAI_BASE_URL", "Chat", "Endpoint", "Reply", "resolve_endpoint"]
@@ -134,6 +135,7 @@ class Chat:
         self.max_result_chars = max_result_chars
         self.extra_body = extra_body
         self.history: list[dict[str, Any]] = []
+        self.notebook_history: NotebookHistory | None = None  # earlier cells, set by %%luxx
         self.replies: list[Reply] = []
         self._views: list[Any] = []
         self._busy = False
@@ -373,7 +375,9 @@ class Chat:
             deny=self.hidden_variables,
             protect=True,
         )
-        return ToolContext(namespace=view, chat=self, call_id=call_id)
+        return ToolContext(
+            namespace=view, chat=self, call_id=call_id, notebook_history=self.notebook_history
+        )
 
     def _reply(self, turn: Turn, *, interrupted: bool) -> Reply:
         usage = turn.usage

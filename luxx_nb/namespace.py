@@ -331,5 +331,8 @@ _TOOLS = (make_tool(list_variables), make_tool(get_variable))
 
 
 def namespace_tools() -> list[Tool]:
-    """``list_variables`` and ``get_variable``; not in the user's registry, added on request."""
-    return list(_TOOLS)
+    """``list_variables``, ``get_variable`` and ``notebook_history`` (luxx_nb.history); not in
+    the user's registry, added on request."""
+    from luxx_nb.history import history_tool  # it imports this module
+
+    return [*_TOOLS, history_tool()]

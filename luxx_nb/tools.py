@@ -29,6 +29,7 @@ from luxx_nb.errors import ToolDefinitionError
 from luxx_nb.events import tool_result_success
 
 if TYPE_CHECKING:
+    from luxx_nb.history import NotebookHistory
     from luxx_nb.namespace import NamespaceView, namespace_tools
 
 __all__ = [
@@ -58,11 +59,14 @@ _PARAM_PATTERNS = (
 
 @dataclass(frozen=True)
 class ToolContext:
-    """What luxx_nb hands a tool that asks for it: the variables, the chat, the call id."""
+    """What luxx_nb hands a tool that asks for it: the variables, the chat, the call id, and
+    the notebook's earlier cells (``notebook_history``, a ``luxx_nb.history.NotebookHistory``
+    read when the run started; None outside a ``%%luxx`` cell)."""
 
     namespace: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
     chat: Any = None
     call_id: str = ""
+    notebook_history: NotebookHistory | None = None
 
 
 @dataclass(frozen=True)

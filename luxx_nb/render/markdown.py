@@ -33,6 +33,7 @@ __all__ = [
     "CODE_CSS",
     "IncrementalMarkdown",
     "Update",
+    "code_blocks",
     "highlight_code",
     "markdown_parser",
     "render_markdown",
@@ -224,6 +225,13 @@ def render_markdown(text: str) -> str:
     """Safe HTML for a Markdown text; nothing in ``text`` can add markup that runs."""
     md = markdown_parser()
     return sanitize_html(md.render(normalize_source(text)))
+
+
+def code_blocks(text: str) -> list[str]:
+    """The code of each code block in ``text``, in order: what the rendered answer shows as code
+    (fenced or indented, found by the same parser), without the fences."""
+    tokens = markdown_parser().parse(normalize_source(text))
+    return [t.content for t in tokens if t.type in ("fence", "code_block")]
 
 
 def _code_css() -> str:
