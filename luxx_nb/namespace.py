@@ -21,6 +21,7 @@ import types
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from luxx_nb import sql
 from luxx_nb.errors import VariableAccessError
 from luxx_nb.tools import Tool, ToolContext, _cut, make_tool
 
@@ -250,6 +251,8 @@ def _summary(value: Any) -> str:
     """One line: shape and columns, shape and dtype, a length, or a short repr."""
     if _is_frame(value):
         return f"shape {tuple(value.shape)}; columns: {_columns(value)}"
+    if sql.table_kind(value) is not None and not _is_series(value):
+        return sql.table_line(value)
     if _is_series(value) or _is_array(value):
         return f"shape {tuple(value.shape)}, dtype {value.dtype}"
     if not isinstance(value, (str, bytes)) and hasattr(type(value), "__len__"):
@@ -267,7 +270,8 @@ def _namespace(context: ToolContext) -> NamespaceView:
 
 
 def list_variables(context: ToolContext) -> str:
-    """List the notebook's variables you can read: name, type and a one-line summary each."""
+    """List the notebook's variables you can read: name, type and a one-line summary each.
+    Those marked "table" can be read with SQL through the query tool."""
     view = _namespace(context)
     lines = []
     for name in view:
@@ -275,7 +279,8 @@ def list_variables(context: ToolContext) -> str:
             value = view.peek(name)
         except KeyError:
             continue
-        lines.append(f"{name} ({type(value).__name__}): {_summary(value)}")
+        table = ", table" if sql.table_kind(value) is not None else ""
+        lines.append(f"{name} ({type(value).__name__}{table}): {_summary(value)}")
     return "\n".join(lines) or "There are no variables in the notebook yet."
 
 
@@ -308,7 +313,8 @@ def _describe(name: str, value: Any) -> str:
 def get_variable(name: str, context: ToolContext) -> str | dict[str, Any]:
     """Show one notebook variable in a bounded, readable form: a DataFrame or Series gives its
     shape, dtypes and first rows; an array its shape, dtype and a few values; anything else its
-    repr, cut when long.
+    repr, cut when long. A table also gets a summary of each column (nulls, distinct values,
+    min, max and mean of numbers).
 
     Args:
         name: The variable's name, as given by list_variables.
@@ -322,17 +328,24 @@ def get_variable(name: str, context: ToolContext) -> str | dict[str, Any]:
             "Call list_variables to see the variables you can read.",
         }
     try:
-        return _describe(name, value)
+        text = _describe(name, value)
     except Exception as exc:
         return f"{name} ({type(value).__name__}) could not be shown: {type(exc).__name__}: {exc}"
+    if sql.table_kind(value) is None:
+        return text
+    try:
+        summary = sql.column_summary(name, value)
+    except Exception as exc:
+        summary = f"No column summary ({type(exc).__name__}: {_cut(str(exc), 300)})"
+    return f"{text}\n\n{summary}"
 
 
-_TOOLS = (make_tool(list_variables), make_tool(get_variable))
+_TOOLS = (make_tool(list_variables), make_tool(get_variable), sql.QUERY_TOOL)
 
 
 def namespace_tools() -> list[Tool]:
-    """``list_variables``, ``get_variable`` and ``notebook_history`` (luxx_nb.history); not in
-    the user's registry, added on request."""
+    """``list_variables``, ``get_variable``, ``query`` (luxx_nb.sql) and ``notebook_history``
+    (luxx_nb.history); not in the user's registry, added on request."""
     from luxx_nb.history import history_tool  # it imports this module
 
     return [*_TOOLS, history_tool()]

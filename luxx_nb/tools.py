@@ -40,6 +40,7 @@ __all__ = [
     "invoke",
     "make_tool",
     "namespace_tools",
+    "on_cancel",
     "registered_tools",
     "tool",
 ]
@@ -417,18 +418,66 @@ def _cut(text: str, max_chars: int) -> str:
     return f"{text[:max_chars]}\n[... cut {len(text) - max_chars:,} of {len(text):,} characters]"
 
 
+class _Cancel:
+    """What a sync tool's call does when nobody waits for it any more (see ``on_cancel``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
+        self.cancelled = False
+
+    def add(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            if not self.cancelled:
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def fire(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            with contextlib.suppress(Exception):
+                callback()
+
+
+_cancel: contextvars.ContextVar[_Cancel | None] = contextvars.ContextVar(
+    "luxx_tool_cancel", default=None
+)
+
+
+def on_cancel(callback: Callable[[], None]) -> bool:
+    """From inside a sync tool: call ``callback`` when the call is given up (its time limit
+    passed, or the run was interrupted), at once if it already was.
+
+    A thread cannot be killed; this lets a tool stop work it can stop from outside (a database
+    query's ``interrupt``). The callback runs on the event loop's thread: it must be quick and
+    thread-safe. False outside a tool's thread (nothing will call it).
+    """
+    cancel = _cancel.get()
+    if cancel is None:
+        return False
+    cancel.add(callback)
+    return True
+
+
 def _run_in_thread(
     fn: Callable[..., Any], kwargs: dict[str, Any], label: str, output: capture.Capture
 ) -> asyncio.Future[Any]:
     """Run ``fn`` on its own daemon thread, so a hung tool never blocks others or shutdown.
 
     What it prints goes to ``output`` for as long as the thread lives, even past its time
-    limit, so a late print never lands in another cell.
+    limit, so a late print never lands in another cell. When the future is cancelled (the
+    time limit, an interrupt), what the tool gave ``on_cancel`` runs.
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[Any] = loop.create_future()
     context = contextvars.copy_context()
     context.run(capture.set_current, output)
+    cancel = _Cancel()
+    context.run(_cancel.set, cancel)
+    future.add_done_callback(lambda done: cancel.fire() if done.cancelled() else None)
 
     def deliver(ok: bool, value: Any) -> None:
         if not future.done():  # else it timed out or was cancelled: nobody is waiting

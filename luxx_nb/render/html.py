@@ -33,6 +33,7 @@ from luxx_nb.events import (
 )
 from luxx_nb.render.formatting import STATE_LABELS, call_title, pretty_json, variables_note
 from luxx_nb.render.markdown import CODE_CSS, render_markdown
+from luxx_nb.render.query import query_arguments_html, query_result_html
 
 __all__ = ["SNAPSHOT_CLASS", "HtmlRenderer"]
 
@@ -302,15 +303,18 @@ def _call_html(item: _Call) -> str:
     call, result = item.call, item.result
     title = call_title(call.name, call.arguments) if call is not None else item.name
     body = ""
+    sql = call is not None and call.name == "query"
     if call is not None:
-        arguments = pretty_json(call.arguments or "{}")
-        body += f'<div style="{_LABEL}">arguments</div>{_pre(arguments)}'
+        arguments = sql and query_arguments_html(call.arguments, _PRE)
+        arguments = arguments or _pre(pretty_json(call.arguments or "{}"))
+        body += f'<div style="{_LABEL}">{"SQL" if sql else "arguments"}</div>{arguments}'
     if result is not None:
         mark, color, word = ("✓", _OK, "result") if result.success else ("✗", _FAIL, "failed")
         title = f"{mark} {title}"
+        table = sql and result.success and query_result_html(result.content)
         body += (
             f'<div style="{_LABEL}"><span style="{color}">{mark}</span> {word}</div>'
-            f"{_pre(result.content)}"
+            f"{table or _pre(result.content)}"
         )
         if result.output:
             body += f'<div style="{_LABEL}">printed</div>{_pre(result.output)}'

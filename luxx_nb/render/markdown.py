@@ -35,6 +35,7 @@ __all__ = [
     "Update",
     "code_blocks",
     "highlight_code",
+    "highlight_spans",
     "markdown_parser",
     "render_markdown",
     "sanitize_html",
@@ -147,11 +148,15 @@ def _span(cls: str, text: str) -> str:
     return f'<span class="{cls}">{text}</span>' if cls and text.strip() else text
 
 
+def highlight_spans(code: str, language: str = "") -> str:
+    """Escaped code, with colored spans when the language is known (for ``.luxx-code``)."""
+    lexer = _lexer(language.lower()) if language else None
+    return _spans(code, lexer) if lexer is not None else html.escape(code, quote=False)
+
+
 def highlight_code(code: str, language: str = "") -> str:
     """A ``<pre>`` block: colored spans when the language is known, escaped text otherwise."""
-    lexer = _lexer(language.lower()) if language else None
-    body = _spans(code, lexer) if lexer is not None else html.escape(code, quote=False)
-    return f'<pre class="luxx-code"><code>{body}</code></pre>\n'
+    return f'<pre class="luxx-code"><code>{highlight_spans(code, language)}</code></pre>\n'
 
 
 def _math_html(latex: str, display: bool) -> str:

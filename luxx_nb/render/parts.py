@@ -23,6 +23,7 @@ from ipywidgets.widgets.widget_string import HTMLStyle
 
 from luxx_nb.events import ToolCallStep, ToolResultStep
 from luxx_nb.render.formatting import STATE_LABELS, call_title, pretty_json, variables_note
+from luxx_nb.render.query import query_arguments_html, query_result_html
 
 __all__ = [
     "ErrorView",
@@ -102,15 +103,18 @@ def _collapsed(title: str, text: str) -> ipywidgets.Accordion:
 def _call_html(call: ToolCallStep | None, result: ToolResultStep | None) -> str:
     """The body of a tool call: arguments, then the result, what it printed, what it read."""
     parts = []
+    sql = call is not None and call.name == "query"
     if call is not None:
-        arguments = _pre(pretty_json(call.arguments or "{}"))
-        parts.append(f'<div style="{_LABEL}">arguments</div>{arguments}')
+        arguments = sql and query_arguments_html(call.arguments, _PRE + _SCROLL)
+        arguments = arguments or _pre(pretty_json(call.arguments or "{}"))
+        parts.append(f'<div style="{_LABEL}">{"SQL" if sql else "arguments"}</div>{arguments}')
     if result is not None:
         mark, color = ("✓", _OK) if result.success else ("✗", _FAIL)
         word = "result" if result.success else "failed"
+        table = sql and result.success and query_result_html(result.content)
         parts.append(
             f'<div style="{_LABEL}"><span style="{color}">{mark}</span> {word}</div>'
-            f"{_pre(result.content, _SCROLL)}"
+            f"{table or _pre(result.content, _SCROLL)}"
         )
         if result.output:
             parts.append(f'<div style="{_LABEL}">printed</div>{_pre(result.output, _SCROLL)}')
