@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, Float, Integer, List, Unicode
 
 from .chat import Chat, resolve_endpoint
+from .history import NO_ERROR, NotebookHistory, Redactor
 from .namespace import NamespaceView, namespace_tools
 from .providers.openai import redact_url
 from .render.live import recording
@@ -27,21 +29,35 @@ from .transcript import read_conversations
 __all__ = ["LuxxMagics", "interpolate"]
 
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-_FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_FIELD = re.compile(r"\{\{|\}\}|\{(In|Out)\[(\d{1,9})\]\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def interpolate(prompt: str, namespace: dict[str, Any], hidden: tuple[str, ...] = ()) -> str:
+def interpolate(
+    prompt: str,
+    namespace: dict[str, Any],
+    hidden: tuple[str, ...] = (),
+    history: NotebookHistory | None = None,
+) -> str:
     """Replace ``{name}`` by that variable's value; ``{{``/``}}`` are braces; unknown names stay.
 
     Names the variable tools would hide (private, secret-looking) stay as written, so a key
-    cannot reach the model by a slip in a prompt.
+    cannot reach the model by a slip in a prompt. With ``history``, ``{error}`` is the last
+    exception (or a note that there was none), ``{In[n]}`` and ``{Out[n]}`` cell n's code and
+    result, with what the tools hide left out; a cell that does not exist stays as written.
     """
     visible = NamespaceView(namespace, deny=hidden)
 
     def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
+        kind, number, name = match.groups()
+        if kind is not None:
+            if history is None:
+                return match.group(0)
+            found = history.input(int(number)) if kind == "In" else history.output(int(number))
+            return match.group(0) if found is None else found
         if name is None:
             return match.group(0)[0]
+        if name == "error" and history is not None:
+            return history.error() or NO_ERROR
         return str(visible[name]) if name in visible else match.group(0)
 
     return _FIELD.sub(replace, prompt)
@@ -125,8 +141,10 @@ class LuxxMagics(Magics):
         """Send the cell to the model and show it think, call tools and answer.
 
         The conversation goes on from cell to cell. ``{name}`` in the cell is replaced by the
-        value of that variable (``{{`` for a brace). Without an endpoint or a key configured, a
-        tiny local model answers (``pip install "luxx_nb[local]"``).
+        value of that variable (``{{`` for a brace), ``{error}`` by the last error raised in
+        the notebook (its traceback), ``{In[3]}`` and ``{Out[3]}`` by cell 3's code and result.
+        Without an endpoint or a key configured, a tiny local model answers
+        (``pip install "luxx_nb[local]"``).
         """
         args = parse_argstring(self.luxx_cell, line)
         prompt = cell.strip()
@@ -135,9 +153,34 @@ class LuxxMagics(Magics):
         chat = self._chat(args)
         self._configure(chat, args)
         namespace = self.shell.user_ns
-        prompt = interpolate(prompt, namespace, tuple(self.hidden_variables))
+        hidden = tuple(self.hidden_variables)
+        key = chat.endpoint.api_key
+        if "{" in prompt:  # the references see what {name} sees: all but the hidden variables
+            history = self._notebook_history(NamespaceView(namespace, deny=hidden), key)
+            prompt = interpolate(prompt, namespace, hidden, history)
+        chat.notebook_history = self._notebook_history(chat.namespace, key)  # for the tools
         with recording(args.chat, chat.history):
             chat.send(prompt)
+
+    def _notebook_history(self, view: NamespaceView | None, key: str | None) -> NotebookHistory:
+        """The cells run before this one and the last error, hiding what ``view`` hides."""
+        shell = self.shell
+        manager = getattr(shell, "history_manager", None)
+        namespace = shell.user_ns
+        redactor = Redactor.from_namespace(
+            namespace,
+            view if view is not None else NamespaceView(namespace),
+            deny=self.hidden_variables,
+            key=key,
+        )
+        return NotebookHistory(
+            list(getattr(manager, "input_hist_raw", None) or [""]),
+            dict(getattr(manager, "output_hist", None) or {}),
+            _last_error(),
+            redactor=redactor,
+            label=_cell_label(shell),
+            current=getattr(shell, "execution_count", None),
+        )
 
     def _chat(self, args: Any) -> Chat:
         if args.new or args.chat not in self.chats:
@@ -207,18 +250,28 @@ class LuxxMagics(Magics):
         "command",
         nargs="?",
         default="help",
-        choices=["history", "reset", "resume", "config", "tools", "help"],
+        choices=["history", "reset", "resume", "code", "config", "tools", "help"],
         help="What to do.",
     )
-    @argument("path", nargs="?", help="resume: the notebook to read (default: this one).")
+    @argument(
+        "argument",
+        nargs="?",
+        metavar="PATH|N",
+        help="resume: the notebook to read (default: this one); "
+        "code: which code block of the last answer (default: all).",
+    )
     @argument("--chat", default="default", metavar="NAME", help="Which conversation.")
     @line_magic("luxx")
     def luxx_line(self, line: str) -> None:
-        """``%luxx history | reset | resume [path] | config | tools | help`` (``--chat NAME``)."""
+        """``%luxx history | reset | resume [path] | code [N] | config | tools | help``
+        (``--chat NAME``). ``code`` puts the last answer's code blocks (or block N) into a new
+        cell below."""
         args = parse_argstring(self.luxx_line, line)
         chat = self.chats.get(args.chat)
         if args.command == "resume":
-            self._resume(args.path)
+            self._resume(args.argument)
+        elif args.command == "code":
+            self._code(chat, args.chat, args.argument)
         elif args.command == "history":
             print(format_history(chat.history if chat else []))
         elif args.command == "reset":
@@ -233,10 +286,38 @@ class LuxxMagics(Magics):
         else:
             print(self.luxx_cell.__doc__.strip() if self.luxx_cell.__doc__ else "", end="\n\n")
             print(
-                "Line commands: %luxx history | reset | resume [path] | config | tools | help"
-                "  [--chat NAME]"
+                "Line commands: %luxx history | reset | resume [path] | code [N] | config | tools"
+                " | help  [--chat NAME]"
             )
+            print("%luxx code [N]: the last answer's code blocks (or block N) in a new cell below.")
             print("Options of %%luxx: see %%luxx?")
+
+    def _code(self, chat: Chat | None, name: str, which: str | None) -> None:
+        """Put the code blocks of the last answer (or block ``which``) into a new cell below."""
+        from .render.markdown import code_blocks
+
+        answer = last_answer(chat.history if chat else [])
+        if answer is None:
+            print(f"There is no answer in conversation {name!r} yet: nothing to put in a cell.")
+            return
+        blocks = code_blocks(answer)
+        if not blocks:
+            print("The last answer has no code block: nothing to put in a cell.")
+            return
+        if which is None:
+            chosen = blocks
+            what = f"{len(blocks)} code blocks are" if len(blocks) > 1 else "code block is"
+        else:
+            number = int(which) if which.isdigit() else 0
+            if not 1 <= number <= len(blocks):
+                count = "1" if len(blocks) == 1 else f"1 to {len(blocks)}"
+                raise UsageError(
+                    f"The last answer has {len(blocks)} code block(s): %luxx code takes {count}, "
+                    f"not {which!r}."
+                )
+            chosen, what = [blocks[number - 1]], f"code block {number} of {len(blocks)} is"
+        self.shell.set_next_input("\n\n".join(block.rstrip("\n") for block in chosen))
+        print(f"The last answer's {what} in a new cell below.")
 
     def _resume(self, path: str | None) -> None:
         """Rebuild the conversations from the transcripts saved in the notebook's outputs."""
@@ -294,6 +375,39 @@ def find_notebook(path: str | None = None) -> Path:
         if candidate.is_file():
             return candidate
     raise ValueError(f"The notebook {session} is not on disk yet: save it, then resume.")
+
+
+def _last_error() -> BaseException | None:
+    """The last exception IPython showed: it keeps it in ``sys.last_value`` (IPython 8 and 9;
+    IPython 9 on Python 3.12+ also sets ``sys.last_exc``, the newer name for it)."""
+    for name in ("last_value", "last_exc"):
+        error = getattr(sys, name, None)
+        if isinstance(error, BaseException):
+            return error
+    return None
+
+
+def _cell_label(shell: Any) -> Any:
+    """How IPython names a cell's file in a traceback ("Cell In[3]"), or None for other files."""
+    name_of = getattr(getattr(shell, "compile", None), "format_code_name", None)
+
+    def label(filename: str) -> str | None:
+        try:
+            found = name_of(filename) if name_of is not None else None
+        except Exception:
+            return None
+        return " ".join(found) if found else None
+
+    return label
+
+
+def last_answer(messages: list[dict[str, Any]]) -> str | None:
+    """The text of the last assistant message that has one."""
+    for message in reversed(messages):
+        content = message.get("content")
+        if message.get("role") == "assistant" and isinstance(content, str) and content.strip():
+            return content
+    return None
 
 
 def _names(text: str) -> list[str]:

@@ -228,3 +228,146 @@ def test_a_key_pasted_into_api_key_env_is_not_echoed_and_timeout_applies(llm_ser
     assert pasted not in outputs and "not the key itself" in outputs
     shown = "".join(o.get("data", {}).get("text/plain", "") for o in nb.cells[2].outputs)
     assert "sent nothing for 0.5 s" in shown
+
+
+# -- the notebook's own history: {error}, {In[n]}, {Out[n]}, notebook_history, %luxx code -------
+
+
+def test_interpolate_reads_the_history_only_when_given_one():
+    from luxx_nb.history import NO_ERROR, NotebookHistory
+    from luxx_nb.magic import interpolate
+
+    history = NotebookHistory(["", "x = 1\nx + 1"], {1: 2})
+    namespace = {"error": "my own variable", "x": 1}
+    prompt = "{error} | {In[1]} | {Out[1]} | {In[9]} | {Out[0]} | {{In[1]}} | {x}"
+    assert interpolate(prompt, namespace, (), history) == (
+        f"{NO_ERROR} | x = 1\nx + 1 | 2 | {{In[9]}} | {{Out[0]}} | {{In[1]}} | 1"
+    )
+    assert interpolate(prompt, namespace) == (
+        "my own variable | {In[1]} | {Out[1]} | {In[9]} | {Out[0]} | {In[1]} | 1"
+    )
+
+
+def test_last_answer_is_the_last_assistant_text():
+    from luxx_nb.magic import last_answer
+
+    messages = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "first"},
+        {"role": "user", "content": "q2"},
+        {"role": "assistant", "content": None, "tool_calls": []},
+        {"role": "tool", "content": "result"},
+        {"role": "assistant", "content": "second"},
+        {"role": "user", "content": "q3"},
+    ]
+    assert last_answer(messages) == "second"
+    assert last_answer(messages[:1]) is None
+
+
+def test_prompt_references_to_the_last_error_and_to_earlier_cells(llm_server):
+    llm_server.enqueue(text_stream("none yet"), text_stream("I see"))
+    base = f"--model m --base-url {llm_server.base_url}"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(source)
+        for source in (
+            "%load_ext luxx_nb",
+            f"%%luxx {base} --no-tools\nAny error? {{error}}",
+            "x = 21\nx * 2",
+            "def f():\n    return 1 / 0\n\nf()",
+            f"%%luxx {base}\nWhy? {{error}}\nCode: {{In[3]}}\nResult: {{Out[3]}}\n"
+            "Unknown: {In[999]} {Out[4]} {{In[3]}}",
+        )
+    ]
+    NotebookClient(nb, kernel_name="python3", timeout=120, allow_errors=True).execute()
+    assert [o.output_type for o in nb.cells[3].outputs] == ["error"]
+    first, second = (r.body["messages"][-1]["content"] for r in llm_server.requests)
+    assert first == "Any error? (no error has been raised in this notebook yet)"
+    why, rest = second.split("\nCode: ")
+    assert why.startswith("Why? Traceback (most recent call last):\n")
+    assert 'File "Cell In[4]", line 4, in <module>\n    f()' in why
+    assert 'File "Cell In[4]", line 2, in f\n    return 1 / 0' in why
+    assert why.endswith("ZeroDivisionError: division by zero")
+    assert "\x1b" not in why and "interactiveshell" not in why and "ipykernel" not in why
+    assert rest == "x = 21\nx * 2\nResult: 42\nUnknown: {In[999]} {Out[4]} {In[3]}"
+    offered = [t["function"]["name"] for t in llm_server.requests[1].body["tools"]]
+    assert offered[:2] == ["list_variables", "get_variable"] and "notebook_history" in offered
+
+
+def test_notebook_history_tool_shows_the_cells_but_nothing_the_tools_hide(llm_server, key_env):
+    llm_server.enqueue(
+        tool_call_stream([("notebook_history", {"cells": 10})]), text_stream("Seen it.")
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(source)
+        for source in (
+            "%load_ext luxx_nb",
+            "db_password = 'hunter2-canary-value'",
+            "import os\nnote = 'the key is ' + os.environ['LUXX_TEST_KEY']",
+            "note",
+            "config = {'user': 'ann', 'pw': db_password}",
+            "config",
+            "visible = 5\nvisible + 1",
+            "raise ValueError('bad ' + db_password)",
+            luxx(llm_server, "What did I run?", "--tools notebook_history"),
+        )
+    ]
+    NotebookClient(nb, kernel_name="python3", timeout=120, allow_errors=True).execute()
+    assert not [o for o in nb.cells[8].outputs if o.output_type == "error"], nb.cells[8].outputs
+    asked, answered = llm_server.requests
+    assert [t["function"]["name"] for t in asked.body["tools"]] == ["notebook_history"]
+    result = answered.body["messages"][-1]["content"]
+    assert "In[7]:\nvisible = 5\nvisible + 1\nOut[7]:\n6" in result
+    assert "In[4]:\nnote\nOut[4]:\n'the key is [redacted]'" in result
+    assert "Out[6]:\n{'user': 'ann', 'pw': '[redacted]'}" in result
+    assert "# [hidden: this line names a variable the tools do not show]" in result
+    assert "The last error:" in result and "ValueError: bad [redacted]" in result
+    for leak in ("hunter2", "db_password", "LUXX_TEST_KEY", KEY, KEY[8:20], KEY[-12:]):
+        assert leak not in result, leak
+
+
+def execute_with_reply(kc, code, timeout=60):
+    """Run ``code``; return its execute_reply and what it printed (stdout and stderr)."""
+    msg_id = kc.execute(code)
+    reply = wait_reply(kc, msg_id, timeout)
+    printed, deadline = [], time.monotonic() + timeout
+    while True:
+        msg = kc.get_iopub_msg(timeout=max(deadline - time.monotonic(), 0.1))
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            printed.append(msg["content"]["text"])
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return reply["content"], "".join(printed)
+
+
+def next_inputs(reply):
+    return [p["text"] for p in reply.get("payload", []) if p.get("source") == "set_next_input"]
+
+
+def test_luxx_code_puts_the_last_answer_code_into_a_new_cell(llm_server):
+    answer = "Try this:\n\n```python\nprint('one')\n```\n\nthen:\n\n~~~\nx = 2\n~~~\n"
+    llm_server.enqueue(text_stream(answer), text_stream("No code this time."))
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        execute(kc, "%load_ext luxx_nb")
+        reply, printed = execute_with_reply(kc, "%luxx code")
+        assert not next_inputs(reply) and "no answer in conversation 'default' yet" in printed
+        execute(kc, luxx_cell(llm_server, "some code please"))
+        reply, printed = execute_with_reply(kc, "%luxx code")
+        assert next_inputs(reply) == ["print('one')\n\nx = 2"]
+        assert "2 code blocks are in a new cell below" in printed
+        reply, printed = execute_with_reply(kc, "%luxx code 2")
+        assert next_inputs(reply) == ["x = 2"] and "code block 2 of 2" in printed
+        reply, printed = execute_with_reply(kc, "%luxx code 3")
+        assert not next_inputs(reply) and reply["status"] == "error"
+        assert "takes 1 to 2, not '3'" in printed
+        execute(kc, luxx_cell(llm_server, "and now?"))
+        reply, printed = execute_with_reply(kc, "%luxx code")
+        assert not next_inputs(reply) and "The last answer has no code block" in printed
+        reply, printed = execute_with_reply(kc, "%luxx help")
+        assert "%luxx code [N]" in printed
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
