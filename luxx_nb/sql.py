@@ -113,8 +113,12 @@ def table_line(value: Any, shown: int = 8) -> str:
 
 
 def _scannable(value: Any) -> Any:
-    """What DuckDB registers for a table: the object itself, or polars through Arrow."""
-    if table_kind(value) != "polars":
+    """What DuckDB registers for a table: the object itself, a Series as a one-column frame
+    under its own name (DuckDB would call it ``value``), polars through Arrow."""
+    kind = table_kind(value)
+    if kind == "pandas" and value.ndim == 1:
+        return value.to_frame(name="value" if value.name is None else str(value.name))
+    if kind != "polars":
         return value
     compat = getattr(sys.modules.get("polars"), "CompatLevel", None)
     return value.to_arrow() if compat is None else value.to_arrow(compat_level=compat.newest())
