@@ -261,3 +261,20 @@ def test_markdown_module_does_not_import_widgets() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_code_blocks_are_the_code_the_answer_shows_in_order():
+    from luxx_nb.render.markdown import code_blocks
+
+    text = (
+        "Intro `inline` is not a block.\n\n```python\nprint(1)\n```\n\n"
+        "- a list item:\n\n  ~~~~\n  ```not a fence end\n  x = 2\n  ~~~~\n\n"
+        "Then:\n\n    indented = 3\n\n$$\na = b\n$$\n\n```\nunclosed to the end"
+    )
+    assert code_blocks(text) == [
+        "print(1)\n",
+        "```not a fence end\nx = 2\n",
+        "indented = 3\n",
+        "unclosed to the end",
+    ]
+    assert code_blocks("No code here, only `inline`.") == []
