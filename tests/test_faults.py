@@ -46,6 +46,7 @@ from server import (
 )
 
 from luxx_nb import Chat, ToolContext, capture
+from luxx_nb.namespace import namespace_tools
 from luxx_nb.render.text import TextRenderer
 from luxx_nb.render.widgets import RunWidget
 from luxx_nb.tools import Tool, invoke, make_tool
@@ -164,7 +165,50 @@ TOOL_FUNCTIONS: dict[str, Callable[..., Any]] = {
 
 
 def fault_tools(names: Sequence[str]) -> list[Tool]:
-    return [make_tool(TOOL_FUNCTIONS[name]) for name in names]
+    """The named fault tools; a built-in name (``query``) is luxx_nb's own tool."""
+    built_in = {t.name: t for t in namespace_tools()}
+    return [built_in[n] if n in built_in else make_tool(TOOL_FUNCTIONS[n]) for n in names]
+
+
+class Gadget:
+    """A Python object in a DataFrame column: DuckDB reads it as its ``str``."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+
+    def __repr__(self) -> str:
+        return f"<Gadget #{self.number}>"
+
+
+TABLE_NAMES = ("sales", "things", "secret_sales")
+LEFTOVERS = ("luxx_sql_copy.csv", "luxx_sql_attach.db", "luxx_sql_export", ".tmp")
+"""What a hostile statement of the SQL rows would write, in the working or temp directory."""
+
+
+def namespace_for_tables() -> dict[str, Any]:
+    """The tables the SQL rows query (``secret_sales`` is hidden by its name)."""
+    import numpy
+    import pandas
+
+    index = numpy.arange(1_000)
+    regions = numpy.array(["north", "south", "east", "west"])
+    sales = pandas.DataFrame({"region": regions[index % 4], "units": index % 7})
+    things = pandas.DataFrame(
+        {"thing": [Gadget(1), Gadget(2), None], "nested": [[1, [2, 3]], [], [[4]]]}
+    )
+    return {"sales": sales, "things": things, "secret_sales": sales.head(3)}
+
+
+def sql_aftermath() -> dict[str, Any]:
+    """After a SQL row: whether a query's thread still runs (2 s grace), and what it wrote."""
+    import tempfile
+
+    deadline = time.monotonic() + 2.0
+    while capture.active() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    places = (Path.cwd(), Path(tempfile.gettempdir()))
+    files = [str(p / name) for p in places for name in LEFTOVERS if (p / name).exists()]
+    return {"tools_alive": bool(capture.active()), "files": files}
 
 
 def namespace_for_mutation() -> dict[str, Any]:
@@ -216,6 +260,7 @@ class Fault:
     target: str | None = None
     interrupt: str | None = None
     variables: bool = False
+    tables: bool = False
     verify: Callable[[dict[str, Any]], None] | None = None
     detail: str = ""
 
@@ -300,6 +345,25 @@ def verify_interrupted_tools(observed: dict[str, Any]) -> None:
     assert len(tool) == 1 and "interrupted" in tool[0]["content"]
 
 
+def verify_closed(observed: dict[str, Any]) -> None:
+    """A SQL row: no query left running, no file written, no notebook variable changed."""
+    assert observed["tools_alive"] is False, "a query is still running"
+    assert observed["files"] == [], observed["files"]
+    assert observed["variables"] == observed["variables_before"]
+    assert observed["variables"]["sales"].count("\n") == 1_000  # all rows, each unchanged
+
+
+def verify_huge_query(observed: dict[str, Any]) -> None:
+    verify_closed(observed)
+    result = json.loads(tool_step(observed, "query")["content"])
+    assert result["row_count"] == 10_000_000 and len(result["rows"]) == 50
+
+
+def verify_sql_interrupted(observed: dict[str, Any]) -> None:
+    verify_closed(observed)
+    verify_interrupted_tools(observed)
+
+
 def verify_two_tries(observed: dict[str, Any]) -> None:
     assert observed["requests"] == 2
 
@@ -357,6 +421,119 @@ def http_row(status: int, reason: str, message: str, note: str = "") -> Fault:
         detail=message,
     )
 
+
+CROSS_JOIN = "SELECT count(*) FROM range(1000000) a, range(1000000) b WHERE a.range + b.range = 7"
+
+
+def sql_row(id: str, fault: str, statement: str, expect: str, sees: str = "", **kw: Any) -> Fault:
+    """A ``query`` call the model makes, and what its failed result says."""
+    return Fault(
+        id=f"sql-{id}",
+        group="SQL",
+        fault=fault,
+        sees=sees or f"The call marked ✗: `{expect}`; nothing read or written",
+        expect=expect,
+        kept="the call, the failure, the answer; every variable unchanged, no file",
+        outcome="done",
+        tools=("query",),
+        tables=True,
+        responses=lambda: tool_round([("query", {"sql": statement})]),
+        **{"verify": verify_closed, **kw},
+    )
+
+
+HOSTILE_SQL: tuple[Fault, ...] = (
+    sql_row(
+        "read-file",
+        "`SELECT * FROM read_csv('/etc/passwd')`",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "file system operations are disabled by configuration",
+    ),
+    sql_row(
+        "getenv",
+        "`SELECT getenv('HOME')`",
+        "SELECT getenv('HOME')",
+        "Scalar Function with name getenv does not exist",
+    ),
+    sql_row(
+        "copy",
+        "`COPY sales TO 'luxx_sql_copy.csv'`",
+        "COPY sales TO 'luxx_sql_copy.csv'",
+        "Only SELECT queries can run",
+        "The call marked ✗: `Only SELECT queries can run …; this is a COPY statement`",
+    ),
+    *(
+        sql_row(
+            kind.lower(),
+            f"`{statement}`",
+            statement,
+            f"this is a {kind.upper() if kind != 'INSTALL' else 'LOAD'} statement",
+        )
+        for kind, statement in (
+            ("ATTACH", "ATTACH 'luxx_sql_attach.db' AS other"),
+            ("INSTALL", "INSTALL httpfs"),
+            ("LOAD", "LOAD httpfs"),
+            ("SET", "SET enable_external_access = true"),
+            ("PRAGMA", "PRAGMA version"),
+            ("CREATE", "CREATE TABLE copied AS SELECT * FROM sales"),
+            ("INSERT", "INSERT INTO sales VALUES ('x', 1)"),
+            ("UPDATE", "UPDATE sales SET units = 0"),
+            ("DROP", "DROP VIEW sales"),
+            ("EXPORT", "EXPORT DATABASE 'luxx_sql_export'"),
+        )
+    ),
+    sql_row(
+        "two-statements",
+        "Two statements in one call (`SELECT 1; DROP VIEW sales`)",
+        "SELECT 1; DROP VIEW sales",
+        "Only one statement at a time: this SQL has 2",
+    ),
+    sql_row(
+        "syntax",
+        "A syntax error (`SELEC region FROM sales`)",
+        "SELEC region FROM sales",
+        'Parser Error: syntax error at or near "SELEC"',
+        "The call marked ✗ with DuckDB's own message: `Parser Error: syntax error at or near …`",
+    ),
+    sql_row(
+        "hidden",
+        "A query on a hidden variable (`secret_sales`)",
+        "SELECT * FROM secret_sales",
+        "Table with name secret_sales does not exist",
+        "The call marked ✗: `Table with name secret_sales does not exist`, as for a name "
+        "nobody defined; the visible tables listed",
+    ),
+    sql_row(
+        "timeout",
+        "A cross join of two 1,000,000-row ranges past the time limit (1 s here)",
+        CROSS_JOIN,
+        "Tool query timed out after 1 s",
+        "The call marked ✗ with `Tool query timed out after 1 s`; the query is interrupted, "
+        "not left running",
+        tool_timeout=1.0,
+    ),
+    dataclasses.replace(
+        sql_row(
+            "huge-result",
+            "A result of 10,000,000 rows",
+            "SELECT range AS n FROM range(10000000)",
+            "10,000,000 rows; the first 50 shown",
+            "The first 50 rows as a table, `10,000,000 rows; the first 50 shown`",
+            verify=verify_huge_query,
+        ),
+        kept="the call, the cut result with its count, the answer; every variable unchanged",
+    ),
+    dataclasses.replace(
+        sql_row(
+            "objects",
+            "A table with a column of Python objects and one of nested lists",
+            "SELECT * FROM things",
+            "<Gadget #1>",
+            "The rows as a table, each object as its `str` (`<Gadget #1>`), lists as text",
+        ),
+        kept="the call, the result, the answer; every variable unchanged",
+    ),
+)
 
 FAULTS: tuple[Fault, ...] = (
     Fault(
@@ -768,6 +945,21 @@ FAULTS: tuple[Fault, ...] = (
         responses=lambda: [json_error(429, "Slow down", headers={"Retry-After": "30"})],
         interrupt="retry",
     ),
+    Fault(
+        id="interrupt-query",
+        group="Kernel",
+        fault="Interrupt while a `query` runs (a cross join of two 1,000,000-row ranges)",
+        sees="Status `interrupted` at once; the query is interrupted, not left running",
+        expect="interrupted",
+        kept="the prompt, the call, a result saying it was interrupted; no variable changed",
+        outcome="interrupted",
+        tools=("query",),
+        tables=True,
+        responses=lambda: [tool_call_stream([("query", {"sql": CROSS_JOIN})])],
+        interrupt="tools",
+        verify=verify_sql_interrupted,
+    ),
+    *HOSTILE_SQL,
 )
 
 FAULTS_BY_ID = {row.id: row for row in FAULTS}
@@ -954,8 +1146,10 @@ async def _interrupt(chat: Chat, row: Fault, server: LLMServer) -> None:
 def run_in_process(row: Fault, server: LLMServer) -> tuple[Chat, dict[str, Any], Recorder]:
     server.reset()
     server.enqueue(*row.responses())
+    names = MUTATION_NAMES if row.variables else TABLE_NAMES if row.tables else ()
     namespace = namespace_for_mutation() if row.variables else {}
-    before = snapshot(namespace, MUTATION_NAMES) if row.variables else None
+    namespace = namespace_for_tables() if row.tables else namespace
+    before = snapshot(namespace, names) if names else None
     chat = Chat(
         model="test-model",
         base_url=base_url_for(row, server.base_url),
@@ -972,8 +1166,10 @@ def run_in_process(row: Fault, server: LLMServer) -> tuple[Chat, dict[str, Any],
         asyncio.run(_interrupt(chat, row, server))
     else:
         chat.send(PROMPT)
-    observed = observe(chat, MUTATION_NAMES if row.variables else (), before)
+    observed = observe(chat, names, before)
     observed["requests"] = len(server.requests)
+    if row.tables:
+        observed.update(sql_aftermath())
     return chat, observed, recorder
 
 
@@ -1036,7 +1232,7 @@ def test_every_row_is_distinct_and_complete() -> None:
     assert len(FAULTS_BY_ID) == len(FAULTS)
     for row in FAULTS:
         assert row.expect.strip("`") and row.kept and row.fault and row.sees, row.id
-        assert row.group in ("Network", "HTTP", "Stream", "Tools", "Kernel"), row.id
+        assert row.group in ("Network", "HTTP", "Stream", "Tools", "SQL", "Kernel"), row.id
         assert row.outcome in ("error", "done", "interrupted"), row.id
 
 
@@ -1069,20 +1265,29 @@ def kernel_prepare(row_id: str) -> None:
     shell, magics = _magics()
     row = FAULTS_BY_ID.get(row_id)
     for name in row.tools if row else ("square",):
-        luxx_nb.tool(TOOL_FUNCTIONS[name])
+        if name in TOOL_FUNCTIONS:  # a built-in (query) is offered by the magic itself
+            luxx_nb.tool(TOOL_FUNCTIONS[name])
     magics.tool_timeout = row.tool_timeout if row else 60.0
     magics.timeout = row.timeout if row else None
     if row is not None and row.variables:
         shell.user_ns.update(namespace_for_mutation())
         _BEFORE[row_id] = snapshot(shell.user_ns, MUTATION_NAMES)
+    if row is not None and row.tables:
+        shell.user_ns.update(namespace_for_tables())
+        _BEFORE[row_id] = snapshot(shell.user_ns, TABLE_NAMES)
     magics.chats[row_id] = Chat(namespace=shell.user_ns, variable_tools=False)
 
 
 def kernel_observe(row_id: str) -> dict[str, Any]:
     """In the kernel: ``observe`` on the row's chat."""
     _, magics = _magics()
-    names = MUTATION_NAMES if row_id in _BEFORE else ()
-    return observe(magics.chats[row_id], names, _BEFORE.get(row_id))
+    row = FAULTS_BY_ID.get(row_id)
+    tables = row is not None and row.tables
+    names = TABLE_NAMES if tables else MUTATION_NAMES if row_id in _BEFORE else ()
+    observed = observe(magics.chats[row_id], names, _BEFORE.get(row_id))
+    if tables:
+        observed.update(sql_aftermath())
+    return observed
 
 
 def kernel_resources() -> dict[str, int]:

@@ -33,7 +33,7 @@ from luxx_nb.events import (
 )
 from luxx_nb.render.formatting import STATE_LABELS, call_title, pretty_json, variables_note
 from luxx_nb.render.markdown import CODE_CSS, render_markdown
-from luxx_nb.render.query import query_arguments_html, query_result_html
+from luxx_nb.render.query import query_arguments_html, query_error, query_result_html
 
 __all__ = ["SNAPSHOT_CLASS", "HtmlRenderer"]
 
@@ -299,6 +299,14 @@ def _item_html(item: _Item, markdown: str = "") -> str:
     return f'<div class="luxx-error">{line}{detail}</div>'
 
 
+def _query_result(result: ToolResultStep) -> str | None:
+    """A ``query`` result as a table, or its failure as DuckDB's message."""
+    if result.success:
+        return query_result_html(result.content)
+    error = query_error(result.content)
+    return None if error is None else _pre(error)
+
+
 def _call_html(item: _Call) -> str:
     call, result = item.call, item.result
     title = call_title(call.name, call.arguments) if call is not None else item.name
@@ -311,10 +319,10 @@ def _call_html(item: _Call) -> str:
     if result is not None:
         mark, color, word = ("✓", _OK, "result") if result.success else ("✗", _FAIL, "failed")
         title = f"{mark} {title}"
-        table = sql and result.success and query_result_html(result.content)
+        shown = _query_result(result) if sql else None
         body += (
             f'<div style="{_LABEL}"><span style="{color}">{mark}</span> {word}</div>'
-            f"{table or _pre(result.content)}"
+            f"{shown or _pre(result.content)}"
         )
         if result.output:
             body += f'<div style="{_LABEL}">printed</div>{_pre(result.output)}'

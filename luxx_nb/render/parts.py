@@ -23,7 +23,7 @@ from ipywidgets.widgets.widget_string import HTMLStyle
 
 from luxx_nb.events import ToolCallStep, ToolResultStep
 from luxx_nb.render.formatting import STATE_LABELS, call_title, pretty_json, variables_note
-from luxx_nb.render.query import query_arguments_html, query_result_html
+from luxx_nb.render.query import query_arguments_html, query_error, query_result_html
 
 __all__ = [
     "ErrorView",
@@ -111,10 +111,10 @@ def _call_html(call: ToolCallStep | None, result: ToolResultStep | None) -> str:
     if result is not None:
         mark, color = ("✓", _OK) if result.success else ("✗", _FAIL)
         word = "result" if result.success else "failed"
-        table = sql and result.success and query_result_html(result.content)
+        shown = _query_result(result) if sql else None
         parts.append(
             f'<div style="{_LABEL}"><span style="{color}">{mark}</span> {word}</div>'
-            f"{table or _pre(result.content, _SCROLL)}"
+            f"{shown or _pre(result.content, _SCROLL)}"
         )
         if result.output:
             parts.append(f'<div style="{_LABEL}">printed</div>{_pre(result.output, _SCROLL)}')
@@ -122,6 +122,14 @@ def _call_html(call: ToolCallStep | None, result: ToolResultStep | None) -> str:
             names = escape(", ".join(result.variables))
             parts.append(f'<div style="{_LABEL}">variables read: {names}</div>')
     return "".join(parts)
+
+
+def _query_result(result: ToolResultStep) -> str | None:
+    """A ``query`` result as a table, or its failure as DuckDB's message."""
+    if result.success:
+        return query_result_html(result.content)
+    error = query_error(result.content)
+    return None if error is None else _pre(error, _SCROLL)
 
 
 class ToolCallView(ipywidgets.Accordion):

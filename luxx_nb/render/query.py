@@ -14,7 +14,7 @@ from typing import Any
 
 from luxx_nb.render.markdown import highlight_spans
 
-__all__ = ["SHOWN_ROWS", "query_arguments_html", "query_result_html"]
+__all__ = ["SHOWN_ROWS", "query_arguments_html", "query_error", "query_result_html"]
 
 SHOWN_ROWS = 100
 """Rows shown to the person (the model may have asked for up to 500): a preview, kept light."""
@@ -49,6 +49,19 @@ def query_arguments_html(arguments: str, pre_style: str) -> str | None:
         others = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in rest.items())
         html += f'<div style="{_LABEL}">{escape(others)}</div>'
     return html
+
+
+def query_error(content: str) -> str | None:
+    """A failed result's message as plain text (DuckDB's own, with its caret under the
+    error), rather than the JSON that carries it to the model. None if not a failure."""
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and data.get("success") is False:
+        error = data.get("error")
+        return error if isinstance(error, str) else None
+    return None
 
 
 def _text(value: Any) -> str:
