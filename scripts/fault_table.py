@@ -92,6 +92,21 @@ DETAILS = """\
 - Each tool call records the variables it read (`ToolResultStep.variables`): the tool's
   title in the tree ends in `· read: sales, prices`, and its body says `variables read: …`.
 
+## SQL (`query`)
+
+- Each hostile statement of the SQL rows is a `query` call the loopback server scripts, run on
+  the real closed DuckDB engine. After each row, no query thread is left running (checked
+  within 2 s), none of the files the statements name (`luxx_sql_copy.csv`,
+  `luxx_sql_attach.db`, `luxx_sql_export`, DuckDB's `.tmp`) exists in the working or the temp
+  directory, and the tables (`sales`, `things`, `secret_sales`) are unchanged.
+- Statements that are SELECTs but reach outside (`read_csv`, `read_text`, `glob`, `sniff_csv`,
+  `getenv`) fail inside DuckDB, because external access is off and locked; everything else
+  fails before DuckDB runs it, on its statement type. `tests/test_sql.py` tries more (`RESET`,
+  `CALL`, a file planted in DuckDB's own temp directory) and checks the settings as DuckDB
+  reports them.
+- The time limit and the kernel interrupt end the query itself (`con.interrupt()` through
+  `luxx_nb.tools.on_cancel`), not only the wait for it: the call's thread ends at once.
+
 ## Tools that print, hang or ask
 
 - While a tool runs, `sys.stdout` and `sys.stderr` are redirected by context: what the tool
