@@ -779,7 +779,7 @@ def test_list_variables():
     out = call_builtin("list_variables", "", ns)
     assert out.success
     lines = out.content.splitlines()
-    assert lines[0] == "df (DataFrame): shape (3, 2); columns: a, b"
+    assert lines[0] == "df (DataFrame, table): shape (3, 2); columns: a, b"
     assert "count (int): 3" in lines
     assert "items (list): len 4" in lines
     assert "arr (ndarray): shape (3, 4), dtype float32" in lines
@@ -793,7 +793,7 @@ def test_list_variables():
 def test_list_variables_cuts_many_columns_and_handles_empty():
     frame = pd.DataFrame({f"col{i}": [i] for i in range(30)})
     line = call_builtin("list_variables", "{}", {"wide": frame}).content
-    assert line.startswith("wide (DataFrame): shape (1, 30); columns: col0, col1")
+    assert line.startswith("wide (DataFrame, table): shape (1, 30); columns: col0, col1")
     assert "(+22 more)" in line and "col29" not in line
     empty = call_builtin("list_variables", "{}", {"_hidden": 1}).content
     assert "no variables" in empty
