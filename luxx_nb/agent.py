@@ -18,7 +18,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import LuxxError, ProviderError, redact
+from .errors import ContextTooSmallError, HTTPStatusError, LuxxError, ProviderError, redact
 from .events import (
     DoneEvent,
     ErrorEvent,
@@ -39,6 +39,14 @@ from .events import (
 )
 from .providers.openai import OpenAIProvider, request_body
 from .tools import Tool, ToolContext, ToolOutput, invoke
+from .window import (
+    MAX_REFUSALS,
+    ContextOverflow,
+    TokenEstimate,
+    Window,
+    Windower,
+    context_overflow,
+)
 
 __all__ = ["ITERATION_LIMIT_MESSAGE", "Settings", "ToolCallAccumulator", "Turn", "run_turn"]
 
@@ -116,6 +124,10 @@ class Turn:
     iterations: int = 0
     text_parts: list[str] = field(default_factory=list)
     thinking_parts: list[str] = field(default_factory=list)
+    window: Window | None = None
+    """What the last request sent of the conversation."""
+    window_note: str = ""
+    """What the requests left out, as the status line says it ("" when nothing)."""
     _count: int = 0
 
     def next_index(self) -> int:
@@ -215,35 +227,60 @@ async def run_turn(
     settings: Settings,
     context: Callable[[str], ToolContext],
     turn: Turn,
+    windower: Windower | None = None,
 ) -> AsyncIterator[Event]:
-    """Events of one turn. ``messages`` is the conversation; it is extended in place."""
+    """Events of one turn. ``messages`` is the conversation; it is extended in place.
+
+    Each request sends the window of it that ``windower`` picks (``window.py``); a request
+    refused as too long for the model's context is sent again, smaller, a few times at most.
+    """
     definitions = [t.definition() for t in tools.values()]
+    if windower is None:
+        windower = Windower(estimate=TokenEstimate(), system=settings.system)
+    windower.extra_chars = len(json.dumps(definitions, ensure_ascii=False)) if definitions else 0
     async with provider.client() as client:
         for iteration in range(1, settings.max_iterations + 1):
             turn.iterations = iteration
-            round_ = _Round(turn)
-            body = request_body(
-                model=settings.model,
-                messages=_with_system(settings.system, messages),
-                tools=definitions,
-                temperature=settings.temperature,
-                max_tokens=settings.max_tokens,
-                thinking=settings.thinking,
-                extra=settings.extra_body,
-            )
-            try:
-                async with aclosing(_stream_round(provider, client, body, round_)) as events:
-                    async for event in events:
-                        yield event
-            except BaseException as exc:
-                round_.settle()
-                if round_.text is not None or round_.thinking is not None:
-                    messages.append(round_.assistant_message())
-                if not isinstance(exc, Exception):
-                    raise
-                turn.error = _error_event(exc, provider.api_key)
-                yield turn.error
-                return
+            refusals, retry = 0, None
+            while True:
+                round_ = _Round(turn)
+                try:
+                    window = retry or windower.window(messages)
+                except ContextTooSmallError as exc:
+                    turn.error = _error_event(exc)
+                    yield turn.error
+                    return
+                turn.window = window
+                if window.note() and window.note() != turn.window_note:
+                    turn.window_note = window.note()
+                    yield StatusEvent(state="window", detail=turn.window_note)
+                body = _body(settings, window.messages, definitions)
+                usage = turn.usage
+                try:
+                    async with aclosing(_stream_round(provider, client, body, round_)) as events:
+                        async for event in events:
+                            yield event
+                except BaseException as exc:
+                    overflow = _overflow(exc, round_)
+                    if overflow is not None and refusals < MAX_REFUSALS:
+                        refusals += 1
+                        try:
+                            retry = windower.refused(overflow, window, messages)
+                        except ContextTooSmallError as too_small:
+                            exc, retry = too_small, None  # the server's numbers say so
+                        if retry is not None:
+                            continue
+                    round_.settle()
+                    if round_.text is not None or round_.thinking is not None:
+                        messages.append(round_.assistant_message())
+                    if not isinstance(exc, Exception):
+                        raise
+                    turn.error = _error_event(exc, provider.api_key)
+                    yield turn.error
+                    return
+                if turn.usage is not None and turn.usage is not usage:
+                    windower.learn(window, turn.usage.prompt_tokens)
+                break
             round_.settle()
             calls = round_.calls.calls()
             messages.append(round_.assistant_message(calls))
@@ -257,6 +294,27 @@ async def run_turn(
                     yield event
     turn.error = ErrorEvent(message=ITERATION_LIMIT_MESSAGE, kind="iterations")
     yield turn.error
+
+
+def _body(
+    settings: Settings, messages: list[Any], definitions: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return request_body(
+        model=settings.model,
+        messages=_with_system(settings.system, messages),
+        tools=definitions,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        thinking=settings.thinking,
+        extra=settings.extra_body,
+    )
+
+
+def _overflow(exc: BaseException, round_: _Round) -> ContextOverflow | None:
+    """What a refusal says of the context, when the request was refused before any answer."""
+    if not isinstance(exc, HTTPStatusError) or round_.text or round_.thinking or round_.calls:
+        return None
+    return context_overflow(exc.status_code, exc.message, exc.detail)
 
 
 async def _stream_round(
@@ -373,6 +431,8 @@ def _error_event(exc: BaseException, secret: str | None = None) -> ErrorEvent:
     """The event for a failure, with the key hidden wherever a message may have quoted it."""
     if isinstance(exc, ProviderError):
         message, kind, detail = exc.message, exc.kind, exc.detail
+    elif isinstance(exc, ContextTooSmallError):
+        message, kind, detail = exc.message, exc.kind, None
     elif isinstance(exc, LuxxError):
         message, kind, detail = str(exc), "config", None
     else:

@@ -24,6 +24,7 @@ from .events import ErrorEvent, Event, StatusEvent, Step, Usage
 from .providers.openai import OpenAIProvider, redact_url
 from .runner import run_sync
 from .tools import Tool, ToolContext, make_tool
+from .window import TokenEstimate, Window, Windower
 
 if TYPE_CHECKING:
     from .history import NotebookHistory
@@ -73,6 +74,8 @@ class Endpoint:
     model: str | None = None
     local_path: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    context_window: int | None = None
+    """Tokens the model's context holds, when the server is known to say (the local one)."""
 
     @property
     def local(self) -> bool:
@@ -118,6 +121,8 @@ class Chat:
         hidden_variables: Sequence[str] = (),
         visible_variables: Sequence[str] | None = None,
         variable_tools: bool = True,
+        max_history: int | None = None,
+        context_window: int | None = None,
     ) -> None:
         self.endpoint = resolve_endpoint(model, base_url, api_key)
         self.tools: list[Tool] = [t if isinstance(t, Tool) else make_tool(t) for t in tools]
@@ -134,11 +139,16 @@ class Chat:
         self.tool_timeout = tool_timeout
         self.max_result_chars = max_result_chars
         self.extra_body = extra_body
+        self.max_history = max_history
+        self.context_window = context_window
         self.history: list[dict[str, Any]] = []
         self.notebook_history: NotebookHistory | None = None  # earlier cells, set by %%luxx
         self.replies: list[Reply] = []
         self._views: list[Any] = []
         self._busy = False
+        self._estimate = TokenEstimate()  # characters a token, learned from each answer's usage
+        self._learned: dict[str | None, tuple[int | None, int | None]] = {}  # from refusals
+        self.last_window: Window | None = None
 
     # -- settings ------------------------------------------------------------------------
 
@@ -325,18 +335,38 @@ class Chat:
             extra_body=self.extra_body,
         )
         tools = {t.name: t for t in self.all_tools()}
-        async for event in run_turn(
-            provider=provider,
-            messages=self.history,
-            tools=tools,
-            settings=settings,
-            context=self._context,
-            turn=turn,
-        ):
-            broken = isinstance(event, ErrorEvent) and event.kind in ("connection", "incomplete")
-            if broken and self.endpoint.local:
-                event = turn.error = _local_crash(event)  # type: ignore[arg-type]
-            yield event
+        where = endpoint.base_url
+        learned_context, learned_limit = self._learned.get(where, (None, None))
+        windower = Windower(
+            estimate=self._estimate,
+            context=self.context_window or learned_context or endpoint.context_window,
+            system=self.system,
+            answer=self.max_tokens,
+            max_history=self.max_history,
+        )
+        windower.limit = learned_limit
+        known = windower.context
+        try:
+            async for event in run_turn(
+                provider=provider,
+                messages=self.history,
+                tools=tools,
+                settings=settings,
+                context=self._context,
+                turn=turn,
+                windower=windower,
+            ):
+                broken = isinstance(event, ErrorEvent) and event.kind in (
+                    "connection",
+                    "incomplete",
+                )
+                if broken and self.endpoint.local:
+                    event = turn.error = _local_crash(event)  # type: ignore[arg-type]
+                yield event
+        finally:
+            self.last_window = turn.window
+            if windower.context != known or windower.limit != learned_limit:  # from a refusal
+                self._learned[where] = (windower.context, windower.limit)
 
     async def _start_local(self) -> AsyncIterator[StatusEvent | Endpoint]:
         """Start (or reuse) the local server off the loop, passing on its progress."""
@@ -363,6 +393,7 @@ class Chat:
             base_url=server.base_url,
             model=server.model_name,
             headers=HTTP_HEADERS,
+            context_window=server.n_ctx,
         )
 
     def _context(self, call_id: str) -> ToolContext:

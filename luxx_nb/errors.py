@@ -7,6 +7,7 @@ The tree::
     ├── ToolDefinitionError      a function cannot become a tool (also a TypeError)
     ├── ToolInputError           a tool called input() (also an EOFError)
     ├── VariableAccessError      a variable cannot be handed to a tool safely (a LookupError)
+    ├── ContextTooSmallError     the current prompt alone does not fit the model's context
     └── ProviderError            the model's server could not give a usable stream
         ├── TransportError       no connection, a reset, a timeout (``retryable``)
         ├── HTTPStatusError      an HTTP error status, with the provider's own message
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ContextTooSmallError",
     "HTTPStatusError",
     "IncompleteStreamError",
     "LuxxError",
@@ -65,6 +67,23 @@ class ToolInputError(LuxxError, EOFError):
 
 class VariableAccessError(LuxxError, LookupError):
     """A notebook variable cannot be given to a tool without risking the original."""
+
+
+class ContextTooSmallError(LuxxError):
+    """Even the system prompt and the current exchange do not fit the model's context."""
+
+    kind = "context"
+
+    def __init__(self, needed: int, available: int) -> None:
+        self.needed, self.available = needed, available
+        self.message = (
+            f"The prompt is too long for this model: about {needed:,} tokens, and "
+            f"{available:,} fit in its context (with room for the answer). Shorten the prompt "
+            "or a tool result it asks for, ask for a shorter answer (--max-tokens), or use a "
+            "model with a larger context."
+        )
+        self.detail = None
+        super().__init__(self.message)
 
 
 class ProviderError(LuxxError):

@@ -1,0 +1,378 @@
+"""What of a conversation is sent: a window of it that fits the model's context.
+
+The conversation (``Chat.history``, the saved transcript) is always kept whole; only the request
+is windowed. A window is cut in this order, and says what it left out:
+
+1. at most ``max_history`` exchanges (a user message and everything that answered it), when set;
+2. the content of old tool results, cut to a short head (the current exchange's are kept);
+3. the oldest whole exchanges, so a tool call is never sent without its result, nor a result
+   without its call;
+4. never the system prompt or the current exchange: when even those do not fit,
+   ``ContextTooSmallError`` says by how much, in plain words.
+
+Sizes are estimated from characters, about four to a token for English prose, and the estimate
+is corrected by the prompt tokens each answer reports (``TokenEstimate.learn``), so a window
+chosen before sending usually fits and the common case costs no refused request. When a server
+refuses one anyway, ``context_overflow`` reads its numbers (requested and available tokens, in
+llama.cpp's, OpenAI's, vLLM's and Anthropic's shapes) so one retry with a smaller window usually
+suffices. Pure logic: no I/O, no IPython.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ContextTooSmallError
+
+__all__ = [
+    "MAX_REFUSALS",
+    "ContextOverflow",
+    "TokenEstimate",
+    "Window",
+    "Windower",
+    "context_overflow",
+    "exchanges",
+    "fit",
+]
+
+CUT_RESULT_TO = 400
+"""Characters of an old tool result kept when results are cut to fit."""
+MESSAGE_OVERHEAD = 4
+"""Tokens a chat template adds per message (role markers, separators), as OpenAI documents."""
+ANSWER_SHARE = 4
+"""With no ``max_tokens``, a quarter of the context is left for the answer."""
+MAX_REFUSALS = 3
+"""Requests refused as too long, in one round, before the turn gives up."""
+SHRINK = 0.7
+"""How much smaller the next window is when a refusal gave no numbers to go by."""
+
+
+@dataclass(frozen=True)
+class ContextOverflow:
+    """A server's refusal of a request too long for the model, with its numbers when given."""
+
+    prompt: int | None = None
+    """Tokens of the request's messages, as the server counted them."""
+    available: int | None = None
+    """Tokens the model's context holds."""
+
+
+_PHRASES = (
+    "context_length_exceeded",
+    "exceed_context_size",
+    "exceeds the available context",
+    "maximum context length",
+    "context length",
+    "context window",
+    "context size",
+    "prompt is too long",
+    "too many tokens",
+    "input is too long",
+    "reduce the length",
+)
+_NUMBER = r"(\d[\d,]*)"
+_AVAILABLE = (
+    re.compile(rf"maximum context length is {_NUMBER}", re.I),
+    re.compile(rf"available context size \({_NUMBER}", re.I),
+    re.compile(rf"> {_NUMBER} maximum", re.I),
+    re.compile(rf"context (?:window|length|size) (?:is |of )?{_NUMBER}", re.I),
+)
+_PROMPT = (
+    re.compile(rf"\({_NUMBER} in the messages", re.I),
+    re.compile(rf"resulted in {_NUMBER} tokens", re.I),
+    re.compile(rf"request \({_NUMBER} tokens\)", re.I),
+    re.compile(rf"too long: {_NUMBER} tokens", re.I),
+)
+
+
+def context_overflow(status: int | None, message: str, body: str | None) -> ContextOverflow | None:
+    """The overflow a refused request reports, or None when the refusal is about anything else.
+
+    ``message`` is the error as luxx_nb words it, ``body`` the server's raw answer.
+    """
+    if status is not None and not 400 <= status < 500:
+        return None
+    payload = _json(body)
+    error = payload.get("error", payload) if isinstance(payload, dict) else None
+    fields = error if isinstance(error, dict) else {}
+    text = " ".join(
+        str(part)
+        for part in (message, fields.get("message"), fields.get("type"), fields.get("code"))
+        if part
+    )
+    if not any(phrase in text.lower() for phrase in _PHRASES):
+        return None
+    prompt = _int(fields.get("n_prompt_tokens")) or _first(_PROMPT, text)
+    available = _int(fields.get("n_ctx")) or _first(_AVAILABLE, text)
+    return ContextOverflow(prompt=prompt, available=available)
+
+
+def _json(body: str | None) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _first(patterns: Sequence[re.Pattern[str]], text: str) -> int | None:
+    for pattern in patterns:
+        match = pattern.search(text)
+        if match:
+            return int(match.group(1).replace(",", ""))
+    return None
+
+
+class TokenEstimate:
+    """Tokens from characters: ``chars_per_token`` starts at 4 and learns from real usage."""
+
+    def __init__(self, chars_per_token: float = 4.0) -> None:
+        self.chars_per_token = chars_per_token
+
+    def chars(self, messages: Sequence[Mapping[str, Any]]) -> int:
+        return sum(_chars(message) for message in messages)
+
+    def tokens(self, messages: Sequence[Mapping[str, Any]]) -> int:
+        count = self.chars(messages) / self.chars_per_token
+        return int(count) + MESSAGE_OVERHEAD * len(messages)
+
+    def learn(
+        self, messages: Sequence[Mapping[str, Any]], prompt_tokens: int | None, extra: int = 0
+    ) -> None:
+        """Correct the ratio from a request the server counted (its usage's prompt tokens).
+
+        ``extra`` is the characters the request sent besides messages (tool definitions).
+        """
+        if not prompt_tokens:
+            return
+        text_tokens = prompt_tokens - MESSAGE_OVERHEAD * len(messages)
+        chars = self.chars(messages) + extra
+        if text_tokens > 0 and chars >= 200:  # too little text says nothing of the ratio
+            self.chars_per_token = min(8.0, max(1.0, chars / text_tokens))
+
+
+def _chars(message: Mapping[str, Any]) -> int:
+    total = 0
+    for key, value in message.items():
+        if key in ("content", "reasoning_content") and isinstance(value, str):
+            total += len(value)
+        elif isinstance(value, list):  # tool calls, content parts
+            total += len(json.dumps(value, ensure_ascii=False))
+    return total
+
+
+def exchanges(messages: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """The conversation cut before each user message: each piece a question and its answers.
+
+    Messages before the first user message (none, in a luxx_nb history) join the first piece.
+    """
+    pieces: list[list[Mapping[str, Any]]] = []
+    for message in messages:
+        if message.get("role") == "user" or not pieces:
+            pieces.append([])
+        pieces[-1].append(message)
+    return pieces
+
+
+@dataclass(frozen=True)
+class Window:
+    """The messages a request sends, and what was left out of the conversation to fit."""
+
+    messages: list[Mapping[str, Any]]
+    sent: int
+    """Exchanges sent."""
+    total: int
+    """Exchanges in the conversation."""
+    cut_results: int = 0
+    cut_chars: int = 0
+    budget: int | None = None
+    """The context, in tokens, the window was fitted to (None: no size was known)."""
+
+    def smaller_than(self, other: Window) -> bool:
+        """Whether this window leaves out more than ``other`` did."""
+        if self.sent != other.sent:
+            return self.sent < other.sent
+        return self.cut_chars > other.cut_chars
+
+    @property
+    def left_out(self) -> bool:
+        return self.sent < self.total or self.cut_results > 0
+
+    def note(self) -> str:
+        """``sent the last 6 of 13 exchanges to fit 4,096 tokens``, or "" when nothing was left."""
+        parts = []
+        if self.sent < self.total:
+            parts.append(f"sent the last {self.sent} of {self.total} exchanges")
+        if self.cut_results:
+            results = "result" if self.cut_results == 1 else "results"
+            parts.append(
+                f"cut {self.cut_results} old tool {results} ({self.cut_chars:,} characters)"
+            )
+        if not parts:
+            return ""
+        fitted = f" to fit {self.budget:,} tokens" if self.budget else ""
+        return " and ".join(parts) + fitted
+
+
+def fit(
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    context: int | None,
+    estimate: TokenEstimate,
+    system: str | None = None,
+    answer: int | None = None,
+    max_history: int | None = None,
+    overhead: int = 0,
+    limit: int | None = None,
+) -> Window:
+    """The window of ``messages`` to send for a model whose context holds ``context`` tokens.
+
+    ``answer`` tokens are left for the reply (``max_tokens``; a quarter of the context when
+    None), ``overhead`` for what the request adds besides messages (tool definitions). With no
+    ``context`` and no ``limit`` (tokens the messages may take in all) only ``max_history``
+    applies. Raises ``ContextTooSmallError`` when the system prompt
+    and the current exchange alone do not fit.
+    """
+    pieces = exchanges(messages)
+    total = len(pieces)
+    if max_history is not None and max_history >= 1:
+        pieces = pieces[-max_history:]
+    if context is None and limit is None:
+        return Window(_join(pieces), sent=len(pieces), total=total)
+    budget = limit if limit is not None else 1 << 62
+    if context is not None:
+        room = answer if answer is not None else context // ANSWER_SHARE
+        budget = min(budget, context - min(room, context // 2) - overhead)
+    head = [{"role": "system", "content": system}] if system else []
+    fixed = estimate.tokens(head)
+
+    def size(candidate: list[list[Mapping[str, Any]]]) -> int:
+        return fixed + sum(estimate.tokens(piece) for piece in candidate)
+
+    if size(pieces) <= budget:
+        return Window(_join(pieces), sent=len(pieces), total=total, budget=context)
+    cuts = [_cut_results(piece) for piece in pieces[:-1]] + [0]  # characters cut, per exchange
+    while len(pieces) > 1 and size(pieces) > budget:
+        pieces, cuts = pieces[1:], cuts[1:]
+    if size(pieces) > budget:
+        raise ContextTooSmallError(needed=size(pieces) + overhead, available=budget + overhead)
+    results = sum(1 for piece in pieces[:-1] for message in piece if message.get(_CUT_KEY))
+    return Window(
+        [_unmarked(message) for message in _join(pieces)],
+        sent=len(pieces),
+        total=total,
+        cut_results=results,
+        cut_chars=sum(cuts),
+        budget=context,
+    )
+
+
+def _join(pieces: Sequence[Sequence[Mapping[str, Any]]]) -> list[Mapping[str, Any]]:
+    return [message for piece in pieces for message in piece]
+
+
+_CUT_MARK = "\n[… {cut:,} more characters of this tool result were left out to fit the context]"
+_CUT_KEY = "_luxx_cut"  # marks a message cut here; removed before the window is returned
+
+
+def _unmarked(message: Mapping[str, Any]) -> Mapping[str, Any]:
+    if _CUT_KEY not in message:
+        return message
+    return {key: value for key, value in message.items() if key != _CUT_KEY}
+
+
+def _cut_results(piece: list[Mapping[str, Any]]) -> int:
+    """Cut each long tool result of an exchange to its head, in place; the characters cut."""
+    total = 0
+    for i, message in enumerate(piece):
+        content = message.get("content")
+        if message.get("role") != "tool" or not isinstance(content, str):
+            continue
+        cut = len(content) - CUT_RESULT_TO
+        if cut > len(_CUT_MARK) + 20:
+            shortened = content[:CUT_RESULT_TO] + _CUT_MARK.format(cut=cut)
+            piece[i] = {**message, "content": shortened, _CUT_KEY: True}
+            total += cut
+    return total
+
+
+class Windower:
+    """The window of each request of a turn, and what it learns when a server refuses one.
+
+    It holds what windows depend on across the rounds of a turn (and, kept by ``Chat``, across
+    turns): the estimate, the context size (given, reported by the local server, or read from a
+    refusal), the room for the answer and the tool definitions' size.
+    """
+
+    def __init__(
+        self,
+        *,
+        estimate: TokenEstimate,
+        context: int | None = None,
+        system: str | None = None,
+        answer: int | None = None,
+        max_history: int | None = None,
+        extra_chars: int = 0,
+    ) -> None:
+        self.estimate, self.context, self.system = estimate, context, system
+        self.answer, self.max_history, self.extra_chars = answer, max_history, extra_chars
+        self.limit: int | None = None  # tokens of messages, once a refusal gave no numbers
+
+    def window(self, messages: Sequence[Mapping[str, Any]]) -> Window:
+        """Raises ``ContextTooSmallError`` when the current exchange cannot fit."""
+        return fit(
+            messages,
+            context=self.context,
+            estimate=self.estimate,
+            system=self.system,
+            answer=self.answer,
+            max_history=self.max_history,
+            overhead=int(self.extra_chars / self.estimate.chars_per_token),
+            limit=self.limit,
+        )
+
+    def sent(self, window: Window) -> list[Mapping[str, Any]]:
+        """The messages of a request as the server counts them: with the system prompt."""
+        head = [{"role": "system", "content": self.system}] if self.system else []
+        return [*head, *window.messages]
+
+    def learn(self, window: Window, prompt_tokens: int | None) -> None:
+        """An answered request's prompt tokens correct the estimate."""
+        self.estimate.learn(self.sent(window), prompt_tokens, self.extra_chars)
+
+    def refused(
+        self, overflow: ContextOverflow, window: Window, messages: Sequence[Mapping[str, Any]]
+    ) -> Window | None:
+        """The next, smaller window after ``window`` was refused; None when none is smaller.
+
+        The refusal's numbers go first (the context it gives, the prompt tokens it counted);
+        when they give nothing smaller (no numbers, or numbers that do not match what the
+        server accepts), the next window is ``SHRINK`` times the refused one. Raises
+        ``ContextTooSmallError`` when the refusal's own context size cannot hold the prompt.
+        """
+        if overflow.available:
+            self.context = overflow.available
+        if overflow.prompt:
+            self.estimate.learn(self.sent(window), overflow.prompt, self.extra_chars)
+        try:
+            retry: Window | None = self.window(messages)
+        except ContextTooSmallError:
+            if overflow.available:
+                raise
+            retry = None
+        if retry is not None and retry.smaller_than(window):
+            return retry
+        sent = self.estimate.tokens(self.sent(window))
+        self.limit = int(SHRINK * min(sent, self.limit or sent))
+        try:
+            retry = self.window(messages)
+        except ContextTooSmallError:
+            return None
+        return retry if retry.smaller_than(window) else None
