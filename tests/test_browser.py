@@ -355,7 +355,9 @@ def _assert_rendered(snapshot: Any) -> None:
     """The first run's snapshot: folded thinking, a table, highlighted code and a formula."""
     thinking = snapshot.locator("details.luxx-thinking")
     assert thinking.count() == 1 and thinking.get_attribute("open") is None
-    assert re.fullmatch(r"Thought for \d+ s", thinking.locator("summary").inner_text().strip())
+    assert re.fullmatch(
+        r"Thought for \d+(\.\d)? s", thinking.locator("summary").inner_text().strip()
+    )
     text = snapshot.locator(".luxx-text")
     assert "south" in text.locator("table").inner_text()
     assert text.locator("pre.luxx-code span").count() > 3
@@ -385,7 +387,7 @@ def test_jupyterlab_streams_folds_opens_and_renders(page, lab, llm, watch) -> No
     # Thinking streams first, open; the answer starts and the thinking folds.
     _wait_text(live, r"Thinking|Thought for")
     thinking = live.locator("details.luxx-thinking")
-    _wait_text(thinking.locator("summary"), r"Thought for \d+ s")
+    _wait_text(thinking.locator("summary"), r"Thought for \d+(\.\d)? s")
     assert thinking.get_attribute("open") is None
     partial = _wait_text(live.locator(".luxx-stream").last, r"340 units")
     assert "185 units" not in partial, "the screenshot would not be mid-stream"

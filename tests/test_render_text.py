@@ -98,3 +98,12 @@ def test_a_failed_run_prints_its_error_once() -> None:
     renderer.finish("error", "connection refused")
     assert out.getvalue().splitlines()[0] == "Error: connection refused"
     assert out.getvalue().count("connection refused") == 1
+
+
+def test_a_thought_under_ten_seconds_reads_in_tenths():
+    from luxx_nb.render.formatting import thought_label
+
+    assert thought_label(0.4) == "Thought for 0.4 s"
+    assert thought_label(0.0) == "Thought for 0.1 s"
+    assert thought_label(3.25) == "Thought for 3.2 s"
+    assert thought_label(12.6) == "Thought for 13 s"

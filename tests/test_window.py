@@ -318,3 +318,27 @@ def test_max_history_from_chat_caps_what_is_sent(llm_server):
     last = llm_server.requests[-1].body["messages"]
     assert [m["content"] for m in last] == ["q3", "ok", "q4"]
     assert len(chat.history) == 10
+
+
+def test_every_view_shows_what_was_left_out_for_the_whole_run():
+    import io
+
+    from luxx_nb.events import StatusEvent
+    from luxx_nb.render.html import HtmlRenderer
+    from luxx_nb.render.text import TextRenderer
+    from luxx_nb.render.widgets import RunWidget
+
+    note = "sent the last 6 of 13 exchanges to fit 4,096 tokens <b>"
+    events = [StatusEvent(state="window", detail=note), StatusEvent(state="streaming")]
+    out = io.StringIO()
+    views = [HtmlRenderer(), TextRenderer(out, color=False), RunWidget()]
+    for view in views:
+        view.start(model="m")
+        for event in events:
+            view.handle(event)
+        view.finish("done")
+    escaped = "sent the last 6 of 13 exchanges to fit 4,096 tokens &lt;b&gt;"
+    assert escaped in views[0].html() and "<b>" not in views[0].html().split("luxx-window")[1]
+    assert note in out.getvalue()
+    status = views[2].children[-1].value if views[2].children else ""
+    assert escaped in status and "done" in status

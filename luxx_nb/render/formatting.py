@@ -17,7 +17,15 @@ STATE_LABELS = {
 }
 """What the status line calls each state of a run."""
 
-__all__ = ["STATE_LABELS", "call_title", "first_lines", "pretty_json", "shorten", "variables_note"]
+__all__ = [
+    "STATE_LABELS",
+    "call_title",
+    "first_lines",
+    "pretty_json",
+    "shorten",
+    "thought_label",
+    "variables_note",
+]
 
 
 def shorten(text: str, limit: int) -> str:
@@ -64,3 +72,10 @@ def variables_note(names: tuple[str, ...], limit: int = 3) -> str:
         return ""
     shown = ", ".join(names[:limit])
     return f"read: {shown}" + (f", … {len(names)} variables" if len(names) > limit else "")
+
+
+def thought_label(seconds: float) -> str:
+    """``Thought for 0.4 s`` under ten seconds (one decimal), ``Thought for 12 s`` above."""
+    if seconds < 10:
+        return f"Thought for {max(seconds, 0.1):.1f} s"
+    return f"Thought for {round(seconds)} s"

@@ -31,9 +31,15 @@ from luxx_nb.events import (
     ToolResultStep,
     Usage,
 )
-from luxx_nb.render.formatting import STATE_LABELS, call_title, pretty_json, variables_note
+from luxx_nb.render.formatting import (
+    call_title,
+    pretty_json,
+    thought_label,
+    variables_note,
+)
 from luxx_nb.render.markdown import CODE_CSS, render_markdown
 from luxx_nb.render.query import query_arguments_html, query_error, query_result_html
+from luxx_nb.render.status import status_html
 
 __all__ = ["SNAPSHOT_CLASS", "HtmlRenderer"]
 
@@ -73,18 +79,12 @@ _STYLE = (
     "</style>"
 )
 
-_STATE_STYLES = {"done": _OK, "error": _FAIL, "interrupted": _WARN}
-LOCAL_NOTE = (
-    "This answer comes from a tiny model running on this machine: expect short, simple and "
-    "sometimes wrong answers."
-)
-
 
 @dataclass
 class _Thinking:
     step: ThinkingStep
     since: float
-    seconds: int | None = None
+    seconds: float | None = None
 
 
 @dataclass
@@ -125,6 +125,7 @@ class HtmlRenderer:
         """``rendered``: the HTML a live view already made of a thinking or text step, by the
         step's index, as blocks handed over (None where it has none), reused instead of
         rendering the text again."""
+        self.window_note = ""  # what the requests left out of the conversation
         self._rendered = rendered
         self.model = ""
         self.local = False
@@ -140,6 +141,7 @@ class HtmlRenderer:
     def start(self, *, model: str, local: bool = False) -> None:
         self.model, self.local = model, local
         self.state, self._started = "connecting", time.monotonic()
+        self.window_note = ""
 
     def handle(self, event: Event) -> None:
         if isinstance(event, StepEvent):
@@ -151,6 +153,8 @@ class HtmlRenderer:
             self.usage = event.usage
             usage = event.usage
             self._tokens = usage.completion_tokens or usage.total_tokens or event.token_count
+        elif isinstance(event, StatusEvent) and event.state == "window":
+            self.window_note = event.detail  # stays for the run, beside the state
         elif isinstance(event, StatusEvent):
             self.state = event.state
 
@@ -240,21 +244,19 @@ class HtmlRenderer:
         now = time.monotonic()
         for item in self._run.items:
             if isinstance(item, _Thinking) and item.seconds is None:
-                item.seconds = max(1, round(now - item.since))
+                item.seconds = now - item.since
 
     def _status(self) -> str:
-        label = escape(STATE_LABELS.get(self.state, self.state))
-        parts = [f"<b>{escape(self.model or 'luxx')}</b>"]
-        parts.append(f'<span style="{_STATE_STYLES.get(self.state, "")}">{label}</span>')
-        if self._elapsed is not None:
-            parts.append(f"{self._elapsed:.1f} s")
-        if self._tokens:
-            parts.append(f"{self._tokens:,} tokens")
-        elif self._chars // 4:
-            parts.append(f"~{self._chars // 4:,} tokens")
-        note = f"<div><i>{LOCAL_NOTE}</i></div>" if self.local else ""
-        style = f"font-size:12px;{_MUTED}padding:2px 0;"
-        return f'<div class="luxx-status" style="{style}">{" · ".join(parts)}{note}</div>'
+        return status_html(
+            model=self.model,
+            state=self.state,
+            elapsed=self._elapsed,
+            tokens=self._tokens,
+            estimate=self._chars // 4,
+            final=True,
+            local=self.local,
+            window=self.window_note,
+        )
 
 
 def _pre(text: str) -> str:
@@ -282,7 +284,7 @@ _SLOT = "\0"
 def _item_html(item: _Item, markdown: str = "") -> str:
     """An item's HTML; ``markdown`` is a thinking or text step's rendered text."""
     if isinstance(item, _Thinking):
-        label = f"Thought for {item.seconds} s" if item.seconds else "Thinking…"
+        label = thought_label(item.seconds) if item.seconds is not None else "Thinking…"
         return _folded(
             escape(label),
             f'<div style="{_THINKING_BODY}">{markdown}</div>',

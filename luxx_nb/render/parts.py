@@ -22,8 +22,9 @@ import ipywidgets
 from ipywidgets.widgets.widget_string import HTMLStyle
 
 from luxx_nb.events import ToolCallStep, ToolResultStep
-from luxx_nb.render.formatting import STATE_LABELS, call_title, pretty_json, variables_note
+from luxx_nb.render.formatting import call_title, pretty_json, variables_note
 from luxx_nb.render.query import query_arguments_html, query_error, query_result_html
+from luxx_nb.render.status import status_html
 
 __all__ = [
     "ErrorView",
@@ -214,42 +215,3 @@ class ErrorView(ipywidgets.VBox):
 
     def __repr__(self) -> str:
         return "<luxx error>"
-
-
-_STATE_STYLES = {
-    "done": "color:var(--jp-success-color1,#388e3c);",
-    "error": "color:var(--jp-error-color1,#d32f2f);",
-    "interrupted": "color:var(--jp-warn-color1,#f57c00);",
-}
-_LOCAL_NOTE = (
-    "This answer comes from a tiny model running on this machine: expect short, simple and "
-    "sometimes wrong answers."
-)
-
-
-def status_html(
-    *,
-    model: str,
-    state: str,
-    detail: str = "",
-    elapsed: float | None = None,
-    tokens: int | None = None,
-    estimate: int = 0,
-    final: bool = False,
-    local: bool = False,
-) -> str:
-    """The status line: ``model · state · 3.2 s · 123 tokens`` (``~123`` while estimated)."""
-    label = escape(STATE_LABELS.get(state, state))
-    if detail:
-        label += f" ({escape(detail)})"
-    parts = [f"<b>{escape(model or 'luxx')}</b>"]
-    parts.append(f'<span style="{_STATE_STYLES.get(state, "")}">{label}</span>')
-    if elapsed is not None:
-        parts.append(f"{elapsed:.1f} s" if final else f"{int(elapsed)} s")
-    if tokens:
-        parts.append(f"{tokens:,} tokens")
-    elif estimate:
-        parts.append(f"~{estimate:,} tokens")
-    style = "font-size:12px;color:var(--jp-ui-font-color2,#616161);padding:2px 0;"
-    note = f"<div><i>{_LOCAL_NOTE}</i></div>" if local else ""
-    return f'<div class="luxx-status" style="{style}">{" · ".join(parts)}{note}</div>'

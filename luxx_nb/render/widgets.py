@@ -30,6 +30,7 @@ from luxx_nb.events import (
     ToolCallStep,
     ToolResultStep,
 )
+from luxx_nb.render.formatting import thought_label
 from luxx_nb.render.parts import (
     ErrorView,
     ToolCallView,
@@ -180,6 +181,7 @@ class RunWidget(ipywidgets.VBox):
         self.saved_state = saved_state
         self._state = "idle"
         self._detail = ""
+        self._window = ""
         self._started: float | None = None
         self._ended: float | None = None
         self._tokens: int | None = None
@@ -225,6 +227,8 @@ class RunWidget(ipywidgets.VBox):
             if self._on_step(event):
                 self._throttle.poke_now(at_once=first)
                 return
+        elif isinstance(event, StatusEvent) and event.state == "window":
+            self._window = event.detail  # stays for the run, beside the state
         elif isinstance(event, StatusEvent):
             self._state, self._detail = event.state, event.detail
         elif isinstance(event, ErrorEvent):
@@ -318,7 +322,7 @@ class RunWidget(ipywidgets.VBox):
         """Thinking has stopped (the answer or a tool call has started): fold it at the flush."""
         now = time.monotonic()
         for index, since in self._thinking.items():
-            self._folding[index] = f"Thought for {max(1, round(now - since))} s"
+            self._folding[index] = thought_label(now - since)
         self._thinking.clear()
 
     def _show(self) -> None:
@@ -372,11 +376,11 @@ class RunWidget(ipywidgets.VBox):
         """A new state at once; new numbers at most every ``STATUS_INTERVAL`` seconds."""
         state, detail, shown_at = self._status_shown
         now = time.monotonic()
-        if force or (state, detail) != (self._state, self._detail):
+        if force or (state, detail) != (self._state, self._detail + self._window):
             pass
         elif now - shown_at < STATUS_INTERVAL - FLUSH_INTERVAL:  # the 1 s tick must be due
             return
-        self._status_shown = (self._state, self._detail, now)
+        self._status_shown = (self._state, self._detail + self._window, now)
         self._status.value = self._status_html()
 
     def _schedule_tick(self) -> None:
@@ -403,6 +407,7 @@ class RunWidget(ipywidgets.VBox):
             estimate=self._chars // 4,
             final=self._finished,
             local=self.local,
+            window=self._window,
         )
 
     def _elapsed(self) -> float | None:
