@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from .providers.openai import redact_url
 from .render.live import recording
 from .tools import Tool, registered_tools
 from .transcript import read_conversations
+from .window import Window, exchanges
 
 __all__ = ["LuxxMagics", "interpolate"]
 
@@ -83,6 +85,19 @@ class LuxxMagics(Magics):
     seed = Integer(None, allow_none=True, config=True, help="Sampling seed, for repeatable runs.")
     thinking = Bool(None, allow_none=True, config=True, help="Ask for thinking (None: default).")
     max_iterations = Integer(10, config=True, help="Most model requests (tool rounds) per cell.")
+    max_history = Integer(
+        None,
+        allow_none=True,
+        config=True,
+        help="Most exchanges (a prompt and its answer) sent per request (None: all that fit).",
+    )
+    context_window = Integer(
+        None,
+        allow_none=True,
+        config=True,
+        help="Tokens the model's context holds, to fit each request before sending it "
+        "(None: learned from the server; the local model's is known).",
+    )
     tool_timeout = Float(60.0, config=True, help="Seconds a tool may run before it fails.")
     timeout = Float(
         None,
@@ -128,6 +143,12 @@ class LuxxMagics(Magics):
     @argument("--tools", metavar="a,b", help="Offer only these tools (see %%luxx tools).")
     @argument("--no-tools", action="store_true", help="Offer no tools.")
     @argument("--vars", metavar="a,b", help="Let the tools see only these variables.")
+    @argument(
+        "--max-history",
+        type=int,
+        metavar="N",
+        help="Send at most the last N exchanges of the conversation.",
+    )
     @argument("--max-iterations", type=int, help="Most model requests (tool rounds) in this cell.")
     @argument(
         "--timeout", type=float, help="Seconds the server may stay silent before the run fails."
@@ -203,6 +224,8 @@ class LuxxMagics(Magics):
         chat.extra_body = {"seed": seed} if seed is not None else None
         chat.thinking = pick("thinking")
         chat.max_iterations = pick("max_iterations")
+        chat.max_history = pick("max_history")
+        chat.context_window = self.context_window
         chat.tool_timeout = self.tool_timeout
         chat.timeout = pick("timeout")
         chat.hidden_variables = tuple(self.hidden_variables)
@@ -273,7 +296,7 @@ class LuxxMagics(Magics):
         elif args.command == "code":
             self._code(chat, args.chat, args.argument)
         elif args.command == "history":
-            print(format_history(chat.history if chat else []))
+            print(format_history(chat.history if chat else [], chat.last_window if chat else None))
         elif args.command == "reset":
             if chat:
                 chat.reset()
@@ -352,7 +375,15 @@ class LuxxMagics(Magics):
             f"endpoint: {where}",
             f"key: {key}",
         ]
-        for name in ("system", "temperature", "max_tokens", "thinking", "max_iterations"):
+        for name in (
+            "system",
+            "temperature",
+            "max_tokens",
+            "thinking",
+            "max_iterations",
+            "max_history",
+            "context_window",
+        ):
             lines.append(f"{name}: {getattr(self, name)}")
         lines.append(f"conversations: {', '.join(self.chats) or '(none yet)'}")
         return "\n".join(lines)
@@ -414,20 +445,34 @@ def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def format_history(messages: list[dict[str, Any]]) -> str:
-    """The conversation as plain text, one block per message."""
+def format_history(messages: list[dict[str, Any]], window: Window | None = None) -> str:
+    """The conversation as plain text, one block per message.
+
+    With the last request's ``window``, the exchanges it left out are marked, so a person sees
+    what the model was not sent (the history itself keeps everything).
+    """
     if not messages:
         return "(no messages yet)"
-    blocks = []
-    for message in messages:
-        role = message.get("role", "?")
-        content = message.get("content") or ""
-        if role == "tool":
-            blocks.append(f"[tool result {message.get('tool_call_id', '')}]\n{content}")
-            continue
-        calls = [
-            f"-> {c['function']['name']}({c['function']['arguments']})"
-            for c in message.get("tool_calls") or ()
-        ]
-        blocks.append("\n".join([f"[{role}]", content, *calls]).strip())
+    left_out = 0
+    head = []
+    if window is not None and window.left_out:
+        left_out = window.total - window.sent
+        head.append(f"(the last request {window.note()}; marked below: not sent)")
+    blocks = list(head)
+    for number, exchange in enumerate(exchanges(messages)):
+        mark = " (not sent)" if number < left_out else ""
+        for message in exchange:
+            blocks.append(_format_message(message, mark))
     return "\n\n".join(blocks)
+
+
+def _format_message(message: Mapping[str, Any], mark: str) -> str:
+    role = message.get("role", "?")
+    content = message.get("content") or ""
+    if role == "tool":
+        return f"[tool result {message.get('tool_call_id', '')}]{mark}\n{content}"
+    calls = [
+        f"-> {c['function']['name']}({c['function']['arguments']})"
+        for c in message.get("tool_calls") or ()
+    ]
+    return "\n".join([f"[{role}]{mark}", content, *calls]).strip()

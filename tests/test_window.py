@@ -342,3 +342,47 @@ def test_every_view_shows_what_was_left_out_for_the_whole_run():
     assert note in out.getvalue()
     status = views[2].children[-1].value if views[2].children else ""
     assert escaped in status and "done" in status
+
+
+def test_history_marks_what_the_last_request_left_out():
+    from luxx_nb.magic import format_history
+
+    messages = _conversation(3, words=1)
+    window = fit(messages, context=None, estimate=TokenEstimate(), max_history=1)
+    text = format_history(messages, window)
+    assert text.startswith("(the last request sent the last 1 of 3 exchanges; marked below")
+    assert text.count("(not sent)") == 4  # two exchanges of two messages
+    assert "[user]\nquestion 2" in text and "[user] (not sent)\nquestion 0" in text
+    assert "not sent" not in format_history(
+        messages, fit(messages, context=None, estimate=TokenEstimate())
+    )
+
+
+def test_max_history_in_a_cell_and_in_config(llm_server, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("LUXX_TEST_KEY", KEY)
+    llm_server.script(lambda body: text_stream("ok"))
+    options = f"-m m --base-url {llm_server.base_url} --api-key-env LUXX_TEST_KEY"
+    cells = [
+        "%load_ext luxx_nb",
+        f"%%luxx {options}\nfirst",
+        f"%%luxx {options}\nsecond",
+        f"%%luxx {options} --max-history 1\nthird",
+        "%config LuxxMagics.max_history = 2",
+        f"%%luxx {options}\nfourth",
+        "%luxx history",
+        "%luxx config",
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    sent = [[m["content"] for m in r.body["messages"]] for r in llm_server.requests]
+    assert sent[2] == ["third"]
+    assert sent[3] == ["third", "ok", "fourth"]
+    history = "".join(o.get("text", "") for o in nb.cells[6].outputs)
+    assert "sent the last 2 of 4 exchanges" in history
+    assert "[user] (not sent)\nfirst" in history and "[user]\nfourth" in history
+    config = "".join(o.get("text", "") for o in nb.cells[7].outputs)
+    assert "max_history: 2" in config
