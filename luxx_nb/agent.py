@@ -23,6 +23,7 @@ from .events import (
     DoneEvent,
     ErrorEvent,
     Event,
+    ReplayDelta,
     StatusEvent,
     Step,
     StepEvent,
@@ -37,7 +38,8 @@ from .events import (
     Usage,
     UsageDelta,
 )
-from .providers.openai import OpenAIProvider, request_body
+from .providers.openai import OpenAIProvider
+from .providers.wire import REPLAY_KEY
 from .tools import Tool, ToolContext, ToolOutput, invoke
 from .window import (
     MAX_REFUSALS,
@@ -161,6 +163,7 @@ class _Round:
         self.text: TextBuffer | None = None
         self.thinking_index = self.text_index = 0
         self.calls = ToolCallAccumulator()
+        self.replay: list[ReplayDelta] = []  # the wire's own items, sent back in a tool round
 
     def fold(self, delta: ThinkingDelta | TextDelta) -> StepEvent:
         """The event for one fragment; the step's snapshot shares its round's buffer."""
@@ -216,6 +219,9 @@ class _Round:
             ]
             if self.thinking is not None:
                 message["reasoning_content"] = self.thinking.text()
+            if self.replay:
+                items = [delta.item for delta in self.replay]
+                message[REPLAY_KEY] = {"wire": self.replay[0].wire, "items": items}
         return message
 
 
@@ -254,7 +260,7 @@ async def run_turn(
                 if window.note() and window.note() != turn.window_note:
                     turn.window_note = window.note()
                     yield StatusEvent(state="window", detail=turn.window_note)
-                body = _body(settings, window.messages, definitions)
+                body = _body(provider, settings, window.messages, definitions)
                 usage = turn.usage
                 try:
                     async with aclosing(_stream_round(provider, client, body, round_)) as events:
@@ -297,9 +303,13 @@ async def run_turn(
 
 
 def _body(
-    settings: Settings, messages: list[Any], definitions: list[dict[str, Any]]
+    provider: OpenAIProvider,
+    settings: Settings,
+    messages: list[Any],
+    definitions: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    return request_body(
+    """The request of one round, in the shape of the provider's wire."""
+    return provider.request_body(
         model=settings.model,
         messages=_with_system(settings.system, messages),
         tools=definitions,
@@ -340,6 +350,8 @@ async def _stream_round(
                     calls.add(item)  # type: ignore[arg-type]
                 elif kind is UsageDelta:
                     turn.usage = item.usage  # type: ignore[union-attr]
+                elif kind is ReplayDelta:
+                    round_.replay.append(item)  # type: ignore[arg-type]
 
 
 async def _run_tools(

@@ -15,12 +15,14 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from .agent import Settings, Turn, _error_event, run_turn
 from .errors import ConfigError, redact
 from .events import ErrorEvent, Event, StatusEvent, Step, Usage
+from .providers import API_NAMES, wire_for
 from .providers.openai import OpenAIProvider, redact_url
 from .runner import run_sync
 from .tools import Tool, ToolContext, make_tool
@@ -30,9 +32,10 @@ if TYPE_CHECKING:
     from .history import NotebookHistory
     from .namespace import NamespaceView
 
-__all__ = ["OPENAI_BASE_URL", "Chat", "Endpoint", "Reply", "resolve_endpoint"]
+__all__ = ["ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "Chat", "Endpoint", "Reply", "resolve_endpoint"]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+ANTHROPIC_BASE_URL = "https://api.anthropic.com/v1"
 LOCAL = "local"
 INTERRUPTED_MESSAGE = "Interrupted: what arrived before is kept in the reply and the history."
 
@@ -76,6 +79,8 @@ class Endpoint:
     headers: Mapping[str, str] = field(default_factory=dict)
     context_window: int | None = None
     """Tokens the model's context holds, when the server is known to say (the local one)."""
+    api: str = "chat"
+    """The wire: ``chat`` (chat completions), ``responses`` or ``anthropic`` (Messages)."""
 
     @property
     def local(self) -> bool:
@@ -83,19 +88,45 @@ class Endpoint:
 
 
 def resolve_endpoint(
-    model: str | None = None, base_url: str | None = None, api_key: str | None = None
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    api: str | None = None,
 ) -> Endpoint:
-    """Explicit values first, then ``LUXX_*``, then ``OPENAI_*``; with none, the local model."""
+    """Explicit values first, then ``LUXX_*``, then ``OPENAI_*``; with none, the local model.
+
+    The wire is ``api`` when given, else ``anthropic`` for ``https://api.anthropic.com`` (or
+    when ``ANTHROPIC_API_KEY`` is the only key set), else ``chat``. The Anthropic wire reads
+    ``ANTHROPIC_API_KEY`` where the others read ``OPENAI_API_KEY``.
+    """
     env = os.environ
+    if api is not None and api not in API_NAMES:
+        raise ConfigError(f"Unknown API {api!r}: use one of {', '.join(API_NAMES)}.")
     model = model or env.get("LUXX_MODEL") or None
     if model == LOCAL or (model or "").endswith(".gguf"):
         return Endpoint(base_url=None, model=model, local_path=None if model == LOCAL else model)
     base_url = base_url or env.get("LUXX_BASE_URL") or env.get("OPENAI_BASE_URL") or None
-    api_key = api_key or env.get("LUXX_API_KEY") or env.get("OPENAI_API_KEY") or None
+    if api is None and base_url is not None and _is_anthropic(base_url):
+        api = "anthropic"
+    api_key = api_key or env.get("LUXX_API_KEY") or None
+    if api == "anthropic":
+        api_key = api_key or env.get("ANTHROPIC_API_KEY") or None
+    else:
+        api_key = api_key or env.get("OPENAI_API_KEY") or None
+    if api is None and base_url is None and api_key is None and env.get("ANTHROPIC_API_KEY"):
+        api, api_key = "anthropic", env["ANTHROPIC_API_KEY"]
     api_key = (api_key.strip() or None) if api_key else None  # a newline from a file or a paste
     if base_url is None and api_key is None:
-        return Endpoint(base_url=None, model=model)
-    return Endpoint(base_url=base_url or OPENAI_BASE_URL, api_key=api_key, model=model)
+        return Endpoint(base_url=None, model=model, api=api or "chat")
+    if base_url is None:
+        base_url = ANTHROPIC_BASE_URL if api == "anthropic" else OPENAI_BASE_URL
+    elif api == "anthropic" and base_url.rstrip("/") == "https://api.anthropic.com":
+        base_url = ANTHROPIC_BASE_URL  # the API's paths are under /v1
+    return Endpoint(base_url=base_url, api_key=api_key, model=model, api=api or "chat")
+
+
+def _is_anthropic(base_url: str) -> bool:
+    return (urlsplit(base_url).hostname or "").lower() == "api.anthropic.com"
 
 
 class Chat:
@@ -123,8 +154,9 @@ class Chat:
         variable_tools: bool = True,
         max_history: int | None = None,
         context_window: int | None = None,
+        api: str | None = None,
     ) -> None:
-        self.endpoint = resolve_endpoint(model, base_url, api_key)
+        self.endpoint = resolve_endpoint(model, base_url, api_key, api)
         self.tools: list[Tool] = [t if isinstance(t, Tool) else make_tool(t) for t in tools]
         self._namespace = namespace
         self.variable_tools = variable_tools
@@ -295,6 +327,11 @@ class Chat:
     async def _turn_events(self, turn: Turn) -> AsyncIterator[Event]:
         endpoint = self.endpoint
         try:
+            if endpoint.local and endpoint.api != "chat":
+                raise ConfigError(
+                    f"The local model speaks chat completions only, not api={endpoint.api!r}: "
+                    "give a base URL or a key for that API, or use api='chat'."
+                )
             if endpoint.local:
                 async for item in self._start_local():
                     if isinstance(item, Endpoint):
@@ -316,6 +353,7 @@ class Chat:
             base_url=endpoint.base_url or "",
             api_key=endpoint.api_key,
             headers=dict(endpoint.headers),
+            wire=wire_for(endpoint.api),
         )
         if self.timeout is not None:
             provider.timeout = (

@@ -22,6 +22,7 @@ __all__ = [
     "ErrorEvent",
     "Event",
     "FinishDelta",
+    "ReplayDelta",
     "StatusEvent",
     "Step",
     "StepEvent",
@@ -104,7 +105,16 @@ class FinishDelta:
     reason: str
 
 
-Delta = ThinkingDelta | TextDelta | ToolCallDelta | UsageDelta | FinishDelta
+@dataclass(frozen=True, slots=True)
+class ReplayDelta:
+    """An item the wire must send back in the next request of a tool round, never shown
+    (a Responses reasoning item, an Anthropic thinking block with its signature)."""
+
+    wire: str
+    item: dict[str, Any]
+
+
+Delta = ThinkingDelta | TextDelta | ToolCallDelta | UsageDelta | FinishDelta | ReplayDelta
 
 
 # -- steps ---------------------------------------------------------------------------------

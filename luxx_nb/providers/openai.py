@@ -1,7 +1,9 @@
-"""The OpenAI-compatible wire: build the request, stream it over httpx, yield deltas.
+"""The HTTP provider: send a wire's request over httpx, retry, read the stream, yield deltas.
 
-This is the only module that talks HTTP. Retries follow what the official SDK does for the
-same servers: 429 and 5xx before the stream starts are tried again (3 tries in all), with
+This is the only module that talks HTTP, for every wire (``wire.py``: chat completions,
+Responses, Anthropic Messages); a wire only says what to send and how to read what comes back.
+Retries follow what the official SDKs do for the same servers: 429 and 5xx (Anthropic's 529
+``overloaded_error`` too) before the stream starts are tried again (3 tries in all), with
 exponential backoff and jitter, honouring ``retry-after-ms`` and ``Retry-After``. 400, 401,
 403 and 404 are never retried: their message is the provider's own.
 """
@@ -11,12 +13,11 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import http
-import json
 import random
 import re
 import socket
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,43 +26,15 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from ..errors import HTTPStatusError, IncompleteStreamError, StreamError, TransportError
-from ..events import Delta, FinishDelta, StatusEvent
-from .chunks import ChunkParser, error_message
-from .sse import ServerSentEvent, SSEDecoder
+from ..events import Delta, StatusEvent
+from .chat import ChatWire, request_body
+from .chunks import error_message
+from .sse import SSEDecoder
+from .wire import DEFAULT_MAX_TOKENS, Wire, load_json, maybe_json
 
-__all__ = ["OpenAIProvider", "redact_url", "request_body"]
+__all__ = ["DEFAULT_MAX_TOKENS", "OpenAIProvider", "Provider", "redact_url", "request_body"]
 
-DEFAULT_MAX_TOKENS = 8192
 MAX_RETRY_WAIT = 60.0
-
-
-def request_body(
-    *,
-    model: str,
-    messages: Sequence[dict[str, Any]],
-    tools: Sequence[dict[str, Any]] = (),
-    temperature: float | None = None,
-    max_tokens: int | None = None,
-    thinking: bool | None = None,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The JSON body of a streaming chat completion."""
-    body: dict[str, Any] = {
-        "model": model,
-        "messages": list(messages),
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        "max_tokens": max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS,
-    }
-    if tools:
-        body["tools"] = list(tools)
-    if temperature is not None:
-        body["temperature"] = temperature
-    if thinking is not None:
-        body["thinking"] = {"type": "enabled" if thinking else "disabled"}
-    if extra:
-        body.update(extra)
-    return body
 
 
 def redact_url(url: str) -> str:
@@ -75,7 +48,7 @@ def redact_url(url: str) -> str:
 
 @dataclass(kw_only=True)
 class OpenAIProvider:
-    """Streams chat completions from ``{base_url}/chat/completions``."""
+    """Streams one wire's answers from ``{base_url}{wire.path}`` (chat completions by default)."""
 
     base_url: str
     api_key: str | None = field(default=None, repr=False)
@@ -86,15 +59,19 @@ class OpenAIProvider:
     max_tries: int = 3
     backoff: float = 0.5
     transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
+    wire: Wire = field(default_factory=ChatWire)
 
     @property
     def url(self) -> str:
-        return self.base_url.rstrip("/") + "/chat/completions"
+        return self.base_url.rstrip("/") + self.wire.path
+
+    def request_body(self, **settings: Any) -> dict[str, Any]:
+        """The wire's JSON body for a conversation (``Wire.body``'s keywords)."""
+        return self.wire.body(**settings)
 
     def client(self) -> httpx.AsyncClient:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-store", **self.headers}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
+        headers.update(self.wire.headers(self.api_key))
         return httpx.AsyncClient(
             headers=headers, timeout=self.timeout, transport=self.transport, trust_env=False
         )
@@ -128,7 +105,7 @@ class OpenAIProvider:
                     if response.status_code >= 400:
                         raise await self._status_error(response)
                     if response.is_redirect:
-                        raise _redirect_error(response)
+                        raise _redirect_error(response, self.wire.path)
                     if "html" in response.headers.get("content-type", ""):
                         raise await _page_error(response)
                     async for batch in self._read(response):
@@ -165,36 +142,35 @@ class OpenAIProvider:
 
     async def _read(self, response: httpx.Response) -> AsyncIterator[list[Delta]]:
         content_type = response.headers.get("content-type", "")
-        parser = ChunkParser()
+        decoder = self.wire.decoder()
         if "json" in content_type and "stream" not in content_type:
             raw = await response.aread()
             if not raw.strip():
                 raise IncompleteStreamError(EMPTY_BODY)
-            yield parser.feed(_json(raw.decode("utf-8", "replace"))) + parser.flush()
+            yield decoder.whole(load_json(raw.decode("utf-8", "replace")))
             return
-        decoder, finished = SSEDecoder(), False
+        sse = SSEDecoder()
         async for text in response.aiter_text():
             batch: list[Delta] = []
             try:
-                done, finish = _decode(decoder.feed(text), parser, batch)
+                stop = decoder.feed(sse.feed(text), batch)
             except StreamError:
                 yield batch  # what came before the failure, then the failure
                 raise
             yield batch
-            finished = finished or done or finish
-            if done:
+            if stop:
                 break
-        yield parser.flush()
-        if not finished and not response.num_bytes_downloaded:
+        yield decoder.flush()
+        if not decoder.finished and not response.num_bytes_downloaded:
             raise IncompleteStreamError(EMPTY_BODY)
-        if not finished:
+        if not decoder.finished:
             raise IncompleteStreamError(
                 "The stream ended before the answer was complete (no [DONE] and no finish reason)."
             )
 
     async def _status_error(self, response: httpx.Response) -> HTTPStatusError:
         raw = (await response.aread()).decode("utf-8", "replace")
-        payload = _maybe_json(raw)
+        payload = maybe_json(raw)
         if payload is not None:
             said = error_message(
                 payload.get("error", payload) if isinstance(payload, dict) else payload
@@ -241,40 +217,6 @@ class OpenAIProvider:
         return f"Network error talking to {where}: {reason}"
 
 
-_SCAN = json.JSONDecoder().scan_once
-"""``json.loads`` without its two Python frames and two regex scans: chunks start with ``{``."""
-
-
-def _decode(
-    events: list[ServerSentEvent], parser: ChunkParser, out: list[Delta]
-) -> tuple[bool, bool]:
-    """Deltas of one read's events into ``out``; (saw ``[DONE]``, saw a finish reason)."""
-    finish = False
-    scan, feed = _SCAN, parser.feed
-    for event, data in events:
-        if event:  # a named event: "error" ends the stream, others are not ours to read
-            if event == "error":
-                payload = _maybe_json(data)
-                raise StreamError(error_message(payload or data or "error event"), detail=data)
-            if event != "message":
-                continue
-        if not data:
-            continue
-        if data[0] != "{" and data.strip() == "[DONE]":
-            return True, finish
-        try:
-            chunk, end = scan(data, 0)
-            if end != len(data) and data[end:].strip():
-                chunk = _json(data)  # "extra data": raises the readable error
-        except (StopIteration, ValueError):
-            chunk = _json(data)  # leading blanks parse; anything else raises readably
-        for delta in feed(chunk):
-            out.append(delta)
-            if type(delta) is FinishDelta:
-                finish = True
-    return False, finish
-
-
 EMPTY_BODY = (
     "The stream ended before the answer was complete: the server sent an empty body "
     "(no answer and no error message)."
@@ -317,7 +259,7 @@ def _given_up(exc: HTTPStatusError) -> HTTPStatusError:
     )
 
 
-def _redirect_error(response: httpx.Response) -> HTTPStatusError:
+def _redirect_error(response: httpx.Response, path: str) -> HTTPStatusError:
     """A redirect is not followed (it would resend the key elsewhere): say where it points."""
     target = response.next_request.url if response.next_request else None
     where = redact_url(str(target)) if target else response.headers.get("location", "elsewhere")
@@ -325,7 +267,7 @@ def _redirect_error(response: httpx.Response) -> HTTPStatusError:
     words = status_words(status, response.reason_phrase)
     return HTTPStatusError(
         f"HTTP {status} {words}: the server sends this request to {where}; "
-        "if that is right, use it as the base URL (without /chat/completions).",
+        f"if that is right, use it as the base URL (without {path}).",
         status_code=status,
     )
 
@@ -360,21 +302,6 @@ def _chain(exc: BaseException) -> str:
     )
 
 
-def _maybe_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-def _json(data: str) -> Any:
-    try:
-        return json.loads(data)
-    except ValueError:
-        shown = data if len(data) <= 200 else data[:200] + "…"
-        raise StreamError(f"The provider sent data that is not valid JSON: {shown!r}") from None
-
-
 def _text_of_page(raw: str) -> str:
     """A short readable line from an HTML or text error body."""
     title = re.search(r"<title[^>]*>(.*?)</title>", raw, re.I | re.S)
@@ -400,3 +327,7 @@ def _retry_after(headers: httpx.Headers) -> float | None:
         except (TypeError, ValueError):
             return None
         return max(when.timestamp() - time.time(), 0.0)
+
+
+Provider = OpenAIProvider
+"""The same class under the name that says what it is now: the provider of every wire."""
