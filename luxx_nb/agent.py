@@ -403,6 +403,7 @@ async def _run_tools(
                 detail=output.detail,
                 output=output.output,
                 variables=output.variables,
+                images=output.images,
             )
             turn.record(step)
             messages.append({"role": "tool", "tool_call_id": call.id, "content": output.content})

@@ -22,6 +22,7 @@ __all__ = [
     "ErrorEvent",
     "Event",
     "FinishDelta",
+    "Image",
     "ReplayDelta",
     "StatusEvent",
     "Step",
@@ -249,6 +250,16 @@ class ToolCallStep(_ToolStep):
     shape: ClassVar[tuple[str, ...]] = ("id_ref", "name", "arguments")
 
 
+@dataclass(frozen=True)
+class Image:
+    """An image a tool gave (an MCP server's): ``mime`` is ``image/png`` or ``image/jpeg``,
+    read from the bytes themselves, and ``data`` their canonical base64 (see
+    ``luxx_nb.images.checked``); nothing else is ever shown as an image."""
+
+    mime: str
+    data: str = field(repr=False)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ToolResultStep(_ToolStep):
     """``id_ref`` names the ``tool_call`` step (``step-N``), not the provider's call id."""
@@ -263,6 +274,8 @@ class ToolResultStep(_ToolStep):
     """What the tool printed; shown with the step, not part of the original wire."""
     variables: tuple[str, ...] = field(default=(), repr=False, compare=False)
     """The notebook variables the tool read, in order; shown with the step, not on the wire."""
+    images: tuple[Image, ...] = field(default=(), repr=False, compare=False)
+    """Images shown with the step (the model got a note of each), not on the wire."""
     type: ClassVar[str] = "tool_result"
     shape: ClassVar[tuple[str, ...]] = ("id_ref", "name", "content", "success")
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import contextvars
 import copy
-import enum
+import dataclasses
 import inspect
 import json
 import re
@@ -22,11 +22,11 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any
 
 from luxx_nb import capture
 from luxx_nb.errors import ToolDefinitionError
-from luxx_nb.events import tool_result_success
+from luxx_nb.events import Image, tool_result_success
 
 if TYPE_CHECKING:
     from luxx_nb.history import NotebookHistory
@@ -46,16 +46,6 @@ __all__ = [
 ]
 
 _NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-_PRIMITIVES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
-_SECTION_RE = re.compile(
-    r"^(Args|Arguments|Parameters|Params|Keyword Args|Returns?|Yields?|Raises|Examples?|Notes?)"
-    r"\s*:?\s*$"
-)
-_PARAM_PATTERNS = (
-    re.compile(r"^:param\s+(?:[^:]*\s)?\*{0,2}(\w+)\s*:\s*(.*)$"),  # :param [type] name: desc
-    re.compile(r"^(\w+)\s+:\s*(.*)$"),  # numpy: "name : type", description indented below
-    re.compile(r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$"),  # Google or plain "name: desc"
-)
 
 
 @dataclass(frozen=True)
@@ -83,18 +73,27 @@ class ToolOutput:
     detail: str | None = None
     output: str = ""
     variables: tuple[str, ...] = ()
+    images: tuple[Image, ...] = ()
+    """Images to show in the call's step (an MCP tool's); the model gets a note of each."""
 
 
 @dataclass(frozen=True, eq=False)
 class Tool:
-    """A function plus the schema the model sees. Calling it calls the function."""
+    """A function plus the schema the model sees. Calling it calls the function.
+
+    ``validate`` turns the model's JSON arguments into the function's keyword arguments
+    (``luxx_nb.schema.Arguments`` for a Python function, the server's schema for an MCP
+    tool), raising ``ArgumentsError``; ``source`` names where a tool from elsewhere comes
+    from (an MCP server).
+    """
 
     name: str
     description: str
     parameters: dict[str, Any]
     fn: Callable[..., Any] = field(repr=False)
     context_params: tuple[str, ...] = field(default=(), repr=False)
-    converters: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict, repr=False)
+    validate: Callable[[str], dict[str, Any]] | None = field(default=None, repr=False)
+    source: str = field(default="", repr=False)
 
     @property
     def is_async(self) -> bool:
@@ -190,11 +189,11 @@ def make_tool(
     except Exception as exc:
         raise refuse(f"its annotations cannot be resolved ({type(exc).__name__}: {exc})") from None
 
-    summary, param_docs = _parse_docstring(doc, list(signature.parameters))
-    properties: dict[str, Any] = {}
-    required: list[str] = []
+    from luxx_nb import schema  # pydantic: imported where tools are made, not at import
+
+    summary, param_docs = schema.describe(doc, list(signature.parameters))
+    described: list[tuple[inspect.Parameter, Any]] = []
     context_params: list[str] = []
-    converters: dict[str, Callable[[Any], Any]] = {}
     for param in signature.parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             star = "*" if param.kind is param.VAR_POSITIONAL else "**"
@@ -207,202 +206,19 @@ def make_tool(
         if annotation is ToolContext or annotation == (ToolContext | None):
             context_params.append(param.name)
             continue
-        try:
-            schema = _schema(annotation)
-        except TypeError as exc:
-            raise refuse(f"parameter {param.name!r}: {exc}") from None
-        if param.default is param.empty:
-            required.append(param.name)
-        else:
-            default = param.default.value if isinstance(param.default, enum.Enum) else param.default
-            if default is None:
-                schema = _nullable(schema)
-            with contextlib.suppress(TypeError, ValueError):  # leave out what JSON cannot show
-                schema["default"] = json.loads(json.dumps(default))
-        if param_docs.get(param.name):
-            schema = {"description": param_docs[param.name], **schema}
-        properties[param.name] = schema
-        converter = _converter(annotation)
-        if converter is not None:
-            converters[param.name] = converter
+        described.append((param, annotation))
     if not (description or summary):
         raise refuse("its docstring has no description before the parameters")
-    schema = {"type": "object", "properties": properties, "required": required}
-    schema["additionalProperties"] = False
-    return Tool(name, description or summary, schema, fn, tuple(context_params), converters)
-
-
-def _parse_docstring(doc: str, names: list[str]) -> tuple[str, dict[str, str]]:
-    """First paragraph, and one description per parameter in any common docstring style."""
-    lines = doc.expandtabs().splitlines()
-    first: list[str] = []
-    for line in lines:
-        if not line.strip() or _SECTION_RE.match(line.strip()) or line.startswith(":param"):
-            break
-        first.append(line.strip())
-    described: dict[str, str] = {}
-    for i, line in enumerate(lines):
-        stripped, indent = line.strip(), len(line) - len(line.lstrip())
-        for number, pattern in enumerate(_PARAM_PATTERNS):
-            match = pattern.match(stripped)
-            if not match or match.group(1) not in names or match.group(1) in described:
-                continue
-            text = [] if number == 1 else [match.group(2).strip()]
-            for more in lines[i + 1 :]:
-                if not more.strip() or len(more) - len(more.lstrip()) <= indent:
-                    break
-                text.append(more.strip())
-            described[match.group(1)] = " ".join(t for t in text if t)
-            break
-    return " ".join(first), described
-
-
-def _schema(tp: Any) -> dict[str, Any]:
-    """JSON schema for one annotation; TypeError says what is unsupported."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is typing.Annotated:
-        return _schema(args[0])
-    if tp is Any:
-        return {}
-    if tp in _PRIMITIVES:
-        return {"type": _PRIMITIVES[tp]}
-    if tp is type(None) or tp is None:
-        return {"type": "null"}
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return _enum_schema([member.value for member in tp])
-    if origin is Literal:
-        return _enum_schema(list(args))
-    if origin in (Union, types.UnionType):
-        arms = [a for a in args if a is not type(None)]
-        schema = _schema(arms[0]) if len(arms) == 1 else {"anyOf": [_schema(a) for a in arms]}
-        return _nullable(schema) if len(arms) < len(args) else schema
-    if tp is list or origin is list:
-        return {"type": "array", "items": _schema(args[0])} if args else {"type": "array"}
-    if tp is dict or origin is dict:
-        if args and args[0] is not str:
-            raise TypeError(f"dict keys must be str, not {args[0]!r}")
-        if not args or args[1] is Any:
-            return {"type": "object"}
-        return {"type": "object", "additionalProperties": _schema(args[1])}
-    raise TypeError(
-        f"unsupported annotation {tp!r} (use str, int, float, bool, list[...], dict[str, ...], "
-        "Literal[...], an Enum, Optional[...] or Any)"
-    )
-
-
-def _enum_schema(values: list[Any]) -> dict[str, Any]:
-    kinds = []
-    for value in values:
-        kind = "null" if value is None else _PRIMITIVES.get(type(value))
-        if kind is None:
-            raise TypeError(f"enum value {value!r} is not a str, int, float, bool or None")
-        if kind not in kinds:
-            kinds.append(kind)
-    return {"type": kinds[0] if len(kinds) == 1 else kinds, "enum": values}
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    kind = schema.get("type")
-    if not schema or kind == "null" or (isinstance(kind, list) and "null" in kind):
-        return schema
-    if kind is None:
-        return {"anyOf": [*schema.get("anyOf", [schema]), {"type": "null"}]}
-    result = {**schema, "type": [*(kind if isinstance(kind, list) else [kind]), "null"]}
-    if "enum" in schema and None not in schema["enum"]:
-        result["enum"] = [*schema["enum"], None]
-    return result
-
-
-def _converter(tp: Any) -> Callable[[Any], Any] | None:
-    """How to turn validated JSON into what the annotation promises (Enum members, floats)."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is typing.Annotated:
-        return _converter(args[0])
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return tp
-    if tp in (int, float):
-        return tp
-    if origin in (Union, types.UnionType):
-        arms = [a for a in args if a is not type(None)]
-        inner = _converter(arms[0]) if len(arms) == 1 else None
-        return None if inner is None else (lambda v: None if v is None else inner(v))
-    if origin is list and args and (item := _converter(args[0])) is not None:
-        return lambda v: [item(x) for x in v]
-    if origin is dict and len(args) == 2 and (value := _converter(args[1])) is not None:
-        return lambda v: {k: value(x) for k, x in v.items()}
-    return None
-
-
-_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: (
-        (isinstance(v, int) and not isinstance(v, bool))
-        or (isinstance(v, float) and v.is_integer())
-    ),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "array": lambda v: isinstance(v, list),
-    "object": lambda v: isinstance(v, dict),
-    "null": lambda v: v is None,
-}
-_ARTICLES = {"integer": "an integer", "array": "an array", "object": "an object", "null": "null"}
+    try:
+        parameters, validate = schema.arguments_model(name, described, param_docs)
+    except TypeError as exc:
+        raise refuse(str(exc)) from None
+    return Tool(name, description or summary, parameters, fn, tuple(context_params), validate)
 
 
 def _show(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _expected(schema: dict[str, Any]) -> str:
-    if "anyOf" in schema:
-        return " or ".join(_expected(s) for s in schema["anyOf"])
-    kind = schema.get("type")
-    kinds = kind if isinstance(kind, list) else [kind] if kind else []
-    return " or ".join(_ARTICLES.get(k, f"a {k}") for k in kinds) or "any value"
-
-
-def _validate(schema: dict[str, Any], value: Any, where: str, errors: list[str]) -> list[str]:
-    """Append one message per problem to ``errors`` (returned); covers what ``_schema`` emits."""
-    if "anyOf" in schema:
-        if all(_validate(arm, value, where, []) for arm in schema["anyOf"]):
-            errors.append(f"'{where}' must be {_expected(schema)}, got {_show(value)}")
-        return errors
-    if "enum" in schema:  # membership implies the type; bool is never equal to 0 or 1 here
-        if not any(
-            isinstance(value, bool) is isinstance(option, bool) and value == option
-            for option in schema["enum"]
-        ):
-            options = ", ".join(_show(option) for option in schema["enum"])
-            errors.append(f"'{where}' must be one of {options}, got {_show(value)}")
-        return errors
-    kind = schema.get("type")
-    kinds = kind if isinstance(kind, list) else [kind] if kind else []
-    if kinds and not any(_TYPE_CHECKS[k](value) for k in kinds):
-        errors.append(f"'{where}' must be {_expected(schema)}, got {_show(value)}")
-    elif isinstance(value, list) and "items" in schema:
-        for i, item in enumerate(value):
-            _validate(schema["items"], item, f"{where}[{i}]", errors)
-    elif isinstance(value, dict) and "object" in kinds:
-        _validate_object(schema, value, f"{where}.", errors)
-    return errors
-
-
-def _validate_object(
-    schema: dict[str, Any], value: dict[str, Any], prefix: str, errors: list[str]
-) -> None:
-    properties = schema.get("properties", {})
-    extra = schema.get("additionalProperties", True)
-    for key in schema.get("required", []):
-        if key not in value:
-            errors.append(f"'{prefix}{key}' is required")
-    for key, item in value.items():
-        if key in properties:
-            _validate(properties[key], item, f"{prefix}{key}", errors)
-        elif extra is False:
-            known = ", ".join(properties) or "none"
-            errors.append(f"unknown argument '{prefix}{key}' (expected: {known})")
-        elif isinstance(extra, dict):
-            _validate(extra, item, f"{prefix}{key}", errors)
 
 
 def _failure(
@@ -532,11 +348,14 @@ async def invoke(
         return _failure(f"{prefix}not valid JSON ({exc})", max_chars=max_chars)
     if not isinstance(args, dict):
         return _failure(f"{prefix}expected a JSON object, got {_show(args)}", max_chars=max_chars)
-    errors: list[str] = []
-    _validate_object(chosen.parameters, args, "", errors)
-    if errors:
-        return _failure(prefix + "; ".join(errors), max_chars=max_chars)
-    kwargs = {k: chosen.converters[k](v) if k in chosen.converters else v for k, v in args.items()}
+    if chosen.validate is not None:
+        from luxx_nb.schema import ArgumentsError
+
+        try:
+            args = chosen.validate(arguments if arguments and arguments.strip() else "{}")
+        except ArgumentsError as exc:
+            return _failure(prefix + "; ".join(exc.lines), max_chars=max_chars)
+    kwargs = dict(args)
     for param in chosen.context_params:
         kwargs[param] = context
     output = capture.Capture()
@@ -565,13 +384,16 @@ async def invoke(
     if not ok:
         trace = "".join(traceback.format_exception(type(value), value, value.__traceback__))
         return _failure(f"{type(value).__name__}: {value}", trace, max_chars=max_chars, **seen)
+    if isinstance(value, ToolOutput):  # a source that says itself how the call went (MCP)
+        cut = _cut(value.content, max_chars)
+        return dataclasses.replace(value, content=cut, output=value.output or seen["output"])
     if value is None and seen["output"]:
         content = seen["output"]
     elif isinstance(value, str) and value:
         content = value
     else:
         try:
-            content = json.dumps(value, ensure_ascii=False, default=_numpy_plain)
+            content = json.dumps(value, ensure_ascii=False, default=_plain)
         except Exception as exc:  # TypeError, ValueError (a cycle), RecursionError (too deep)
             return _failure(
                 f"Tool {name} returned a {type(value).__name__}, which could not be serialised "
@@ -586,12 +408,15 @@ async def invoke(
     return ToolOutput(content=_cut(content, max_chars), success=success, detail=note, **seen)
 
 
-def _numpy_plain(value: Any) -> Any:
-    """A numpy scalar or array as the number or list it holds: ``df["x"].sum()`` is a
-    ``numpy.int64``, the most common result a notebook tool returns without meaning to."""
+def _plain(value: Any) -> Any:
+    """A numpy scalar or array as the number or list it holds (``df["x"].sum()`` is a
+    ``numpy.int64``, the most common result a notebook tool returns without meaning to); a
+    pydantic model, a dataclass, a date, a UUID... as pydantic writes them in JSON."""
     if type(value).__module__.split(".")[0] == "numpy" and hasattr(value, "tolist"):
         return value.tolist()
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    from luxx_nb.schema import jsonable
+
+    return jsonable(value)
 
 
 def _seen(output: capture.Capture, context: ToolContext) -> dict[str, Any]:

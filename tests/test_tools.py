@@ -6,6 +6,7 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, List, Literal, Optional  # noqa: UP035 (both spellings must work)
 
 import numpy as np
@@ -291,7 +292,7 @@ def test_refuses_unsupported_annotations():
     def f(p: Point) -> None:
         """Doc."""
 
-    def g(s: set[int]) -> None:
+    def g(s: Callable[[int], int]) -> None:  # a set is accepted since #13 (pydantic)
         """Doc."""
 
     def h(d: dict[int, str]) -> None:
@@ -528,19 +529,22 @@ def weather_error(arguments: str) -> str:
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ("{}", "Invalid arguments for get_weather: 'city' is required"),
-        ('{"city": "P", "days": "3"}', "'days' must be an integer, got \"3\""),
-        ('{"city": "P", "days": true}', "'days' must be an integer, got true"),
-        ('{"city": "P", "days": 2.5}', "'days' must be an integer, got 2.5"),
-        ('{"city": "P", "scale": false}', "'scale' must be a number, got false"),
-        ('{"city": "P", "flag": 1}', "'flag' must be a boolean, got 1"),
-        ('{"city": 7}', "'city' must be a string, got 7"),
-        ('{"city": null}', "'city' must be a string, got null"),
-        ('{"city": "P", "unit": "k"}', '\'unit\' must be one of "c", "f", got "k"'),
-        ('{"city": "P", "tags": ["a", 2]}', "'tags[1]' must be a string, got 2"),
-        ('{"city": "P", "tags": "a"}', "'tags' must be an array or null, got \"a\""),
-        ('{"city": "P", "limits": {"a": "1"}}', "'limits.a' must be an integer, got \"1\""),
-        ('{"city": "P", "town": "x"}', "unknown argument 'town' (expected: city, days, scale"),
+        ("{}", "Invalid arguments for get_weather: city: required, but missing"),
+        ('{"city": "P", "days": "3"}', 'days: Input should be a valid integer, got "3"'),
+        ('{"city": "P", "days": true}', "days: Input should be a valid integer, got true"),
+        ('{"city": "P", "days": 2.5}', "days: Input should be a valid integer, got 2.5"),
+        ('{"city": "P", "scale": false}', "scale: Input should be a valid number, got false"),
+        ('{"city": "P", "flag": 1}', "flag: Input should be a valid boolean, got 1"),
+        ('{"city": 7}', "city: Input should be a valid string, got 7"),
+        ('{"city": null}', "city: Input should be a valid string, got null"),
+        ('{"city": "P", "unit": "k"}', "unit: Input should be 'c' or 'f', got \"k\""),
+        ('{"city": "P", "tags": ["a", 2]}', "tags[1]: Input should be a valid string, got 2"),
+        ('{"city": "P", "tags": "a"}', 'tags: Input should be a valid array, got "a"'),
+        (
+            '{"city": "P", "limits": {"a": "1"}}',
+            'limits.a: Input should be a valid integer, got "1"',
+        ),
+        ('{"city": "P", "town": "x"}', "town: unknown argument (expected: city, days, scale"),
         ("{", "Invalid arguments for get_weather: not valid JSON"),
         ("[1, 2]", "Invalid arguments for get_weather: expected a JSON object, got [1, 2]"),
         ('"city"', "expected a JSON object"),
@@ -552,9 +556,9 @@ def test_argument_validation(arguments: str, message: str):
 
 def test_several_problems_are_reported_together():
     message = weather_error('{"days": "3", "zzz": 1}')
-    assert "'city' is required" in message
-    assert "'days' must be an integer" in message
-    assert "unknown argument 'zzz'" in message
+    assert "city: required, but missing" in message
+    assert "days: Input should be a valid integer" in message
+    assert "zzz: unknown argument" in message
 
 
 def test_valid_arguments_pass():
@@ -856,6 +860,7 @@ def test_union_arguments():
     assert run(pick, '{"value": "x"}').content == "'x' None"
     assert run(pick, '{"value": 3, "maybe": 2}').content == "3 2.0"
     assert error_of(run(pick, '{"value": true}')).endswith(
-        "'value' must be an integer or a string, got true"
+        "value: Input should be a valid integer or a valid string, got true"
     )
-    assert "'maybe' must be a number or null" in error_of(run(pick, '{"value": 1, "maybe": "2"}'))
+    maybe = error_of(run(pick, '{"value": 1, "maybe": "2"}'))
+    assert 'maybe: Input should be a valid number, got "2"' in maybe
