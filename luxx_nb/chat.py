@@ -179,7 +179,8 @@ class Chat:
         self._views: list[Any] = []
         self._busy = False
         self._estimate = TokenEstimate()  # characters a token, learned from each answer's usage
-        self._learned: dict[str | None, tuple[int | None, int | None]] = {}  # from refusals
+        self._windower: Windower | None = None  # what the windows learned, for one endpoint
+        self._windower_url: str | None = None
         self.last_window: Window | None = None
 
     # -- settings ------------------------------------------------------------------------
@@ -373,17 +374,7 @@ class Chat:
             extra_body=self.extra_body,
         )
         tools = {t.name: t for t in self.all_tools()}
-        where = endpoint.base_url
-        learned_context, learned_limit = self._learned.get(where, (None, None))
-        windower = Windower(
-            estimate=self._estimate,
-            context=self.context_window or learned_context or endpoint.context_window,
-            system=self.system,
-            answer=self.max_tokens,
-            max_history=self.max_history,
-        )
-        windower.limit = learned_limit
-        known = windower.context
+        windower = self._windower_for(endpoint)
         try:
             async for event in run_turn(
                 provider=provider,
@@ -403,8 +394,6 @@ class Chat:
                 yield event
         finally:
             self.last_window = turn.window
-            if windower.context != known or windower.limit != learned_limit:  # from a refusal
-                self._learned[where] = (windower.context, windower.limit)
 
     async def _start_local(self) -> AsyncIterator[StatusEvent | Endpoint]:
         """Start (or reuse) the local server off the loop, passing on its progress."""
@@ -433,6 +422,18 @@ class Chat:
             headers=HTTP_HEADERS,
             context_window=server.n_ctx,
         )
+
+    def _windower_for(self, endpoint: Endpoint) -> Windower:
+        """The windows' state for this endpoint, kept from turn to turn: the context a refusal
+        gave, and where the last window began (so requests keep their beginning)."""
+        if self._windower is None or self._windower_url != endpoint.base_url:
+            self._windower = Windower(estimate=self._estimate, context=endpoint.context_window)
+            self._windower_url = endpoint.base_url
+        windower = self._windower
+        windower.context = self.context_window or windower.context or endpoint.context_window
+        windower.system, windower.answer = self.system, self.max_tokens
+        windower.max_history = self.max_history
+        return windower
 
     def _context(self, call_id: str) -> ToolContext:
         """A fresh view per call: it records the variables this call reads, for its step."""
