@@ -78,7 +78,7 @@ class ContextTooSmallError(LuxxError):
         self.needed, self.available = needed, available
         self.message = (
             f"The prompt is too long for this model: about {needed:,} tokens, and "
-            f"{available:,} fit in its context (with room for the answer). Shorten the prompt "
+            f"{available:,} fit in its context. Shorten the prompt "
             "or a tool result it asks for, ask for a shorter answer (--max-tokens), or use a "
             "model with a larger context."
         )

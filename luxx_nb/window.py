@@ -398,6 +398,8 @@ class Windower:
             retry = None
         if retry is not None and retry.smaller_than(window):
             return retry
+        if window.sent == 1 and overflow.prompt and overflow.available:
+            raise ContextTooSmallError(needed=overflow.prompt, available=overflow.available)
         sent = self.estimate.tokens(self.sent(window))
         self.limit = int(SHRINK * min(sent, self.limit or sent))
         try:

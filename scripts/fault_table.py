@@ -22,7 +22,7 @@ SECTION = "## Faults"
 sys.path.insert(0, str(ROOT / "tests"))
 from test_faults import FAULTS, Fault  # noqa: E402
 
-GROUPS = ("Network", "HTTP", "Stream", "Tools", "SQL", "Kernel")
+GROUPS = ("Network", "HTTP", "Stream", "Tools", "SQL", "Context", "Kernel")
 
 INTRO = """\
 Each row is a fault injected on purpose: by the loopback OpenAI-compatible server in

@@ -263,6 +263,11 @@ class Fault:
     tables: bool = False
     verify: Callable[[dict[str, Any]], None] | None = None
     detail: str = ""
+    earlier: Callable[[], list[dict[str, Any]]] | None = None
+    """The conversation before the row's prompt (a long one, for the context rows)."""
+
+    def earlier_messages(self) -> list[dict[str, Any]]:
+        return self.earlier() if self.earlier is not None else []
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -532,6 +537,128 @@ HOSTILE_SQL: tuple[Fault, ...] = (
             "The rows as a table, each object as its `str` (`<Gadget #1>`), lists as text",
         ),
         kept="the call, the result, the answer; every variable unchanged",
+    ),
+)
+
+
+def conversation(exchanges: int, chars: int, big_result: int = 0) -> list[dict[str, Any]]:
+    """Earlier exchanges of about ``chars`` characters each; the first with a tool round
+    whose result is ``big_result`` characters long, when given."""
+    messages: list[dict[str, Any]] = []
+    for i in range(exchanges):
+        words = " ".join(["word"] * (chars // 10))
+        messages.append({"role": "user", "content": f"Question {i}: {words}"})
+        if i == 0 and big_result:
+            call = {"id": "call_early", "type": "function"}
+            call["function"] = {"name": "dump", "arguments": "{}"}
+            messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
+            messages.append(
+                {"role": "tool", "tool_call_id": "call_early", "content": "z" * big_result}
+            )
+        messages.append({"role": "assistant", "content": f"Answer {i}: {words}"})
+    return messages
+
+
+def too_long_llamacpp(prompt: int, context: int) -> Response:
+    message = (
+        f"request ({prompt} tokens) exceeds the available context size ({context} tokens), "
+        "try increasing it"
+    )
+    error = {"code": 400, "message": message, "type": "exceed_context_size_error"}
+    error.update(n_prompt_tokens=prompt, n_ctx=context)
+    return json_error(400, "", body={"error": error})
+
+
+def too_long_openai(prompt: int, context: int) -> Response:
+    message = (
+        f"This model's maximum context length is {context} tokens. However, your messages "
+        f"resulted in {prompt} tokens. Please reduce the length of the messages."
+    )
+    error = {"message": message, "type": "invalid_request_error", "param": "messages"}
+    error["code"] = "context_length_exceeded"
+    return json_error(400, "", body={"error": error})
+
+
+def verify_windowed(exchanges: int) -> Callable[[dict[str, Any]], None]:
+    """Refused once, sent again with fewer messages; the history keeps every exchange."""
+
+    def verify(observed: dict[str, Any]) -> None:
+        assert observed["requests"] == 2, observed["requests"]
+        users = [m for m in observed["history"] if m["role"] == "user"]
+        assert len(users) == exchanges + 1
+
+    return verify
+
+
+WINDOWED = "Answered from the recent exchanges."
+CONTEXT_ROWS = (
+    Fault(
+        id="context-llamacpp",
+        group="Context",
+        fault="Refused as too long for the context, in llama.cpp's shape "
+        "(`exceed_context_size_error`, `n_prompt_tokens` 6,100, `n_ctx` 4,096), "
+        "12 exchanges before",
+        sees="The answer; the status line: `sent the last 5 of 13 exchanges to fit 4,096 tokens`",
+        expect="sent the last 5 of 13 exchanges to fit 4,096 tokens",
+        kept="the whole answer; every exchange in the history (only the request was windowed)",
+        outcome="done",
+        earlier=lambda: conversation(12, 2_000),
+        responses=lambda: [too_long_llamacpp(6_100, 4_096), text_stream(WINDOWED)],
+        verify=verify_windowed(12),
+    ),
+    Fault(
+        id="context-openai",
+        group="Context",
+        fault="Refused as too long, in OpenAI's shape (`context_length_exceeded`, "
+        "8,192 tokens, 10,500 sent), 200 exchanges before, `max_history` unset",
+        sees="The answer; the status line: `sent the last 89 of 201 exchanges to fit 8,192 tokens`",
+        expect="sent the last 89 of 201 exchanges to fit 8,192 tokens",
+        kept="the whole answer; all 201 exchanges in the history",
+        outcome="done",
+        earlier=lambda: conversation(200, 200),
+        responses=lambda: [too_long_openai(10_500, 8_192), text_stream(WINDOWED)],
+        verify=verify_windowed(200),
+    ),
+    Fault(
+        id="context-words",
+        group="Context",
+        fault="Refused with only words (`The prompt is too long for the model's context "
+        "window`), no numbers, 12 exchanges before",
+        sees="The answer; the status line: `sent the last 7 of 13 exchanges` (30% smaller)",
+        expect="sent the last 7 of 13 exchanges",
+        kept="the whole answer; every exchange in the history",
+        outcome="done",
+        earlier=lambda: conversation(12, 2_000),
+        responses=lambda: [
+            json_error(400, "The prompt is too long for the model's context window"),
+            text_stream(WINDOWED),
+        ],
+        verify=verify_windowed(12),
+    ),
+    Fault(
+        id="context-early-big-result",
+        group="Context",
+        fault="Refused as too long, a 20,000-character tool result (a 5 MB one, cut) in "
+        "the first of 4 exchanges before",
+        sees="The answer; the status line: `cut 1 old tool result (19,600 characters) to fit "
+        "4,096 tokens`",
+        expect="cut 1 old tool result (19,600 characters) to fit 4,096 tokens",
+        kept="the whole answer; the result whole in the history",
+        outcome="done",
+        earlier=lambda: conversation(4, 400, big_result=20_000),
+        responses=lambda: [too_long_llamacpp(5_600, 4_096), text_stream(WINDOWED)],
+        verify=verify_windowed(4),
+    ),
+    Fault(
+        id="context-prompt-too-big",
+        group="Context",
+        fault="A prompt larger than the whole context (the server counts 50,000 tokens, 4,096 fit)",
+        sees="Error: `The prompt is too long for this model: about 50,000 tokens, and 4,096 "
+        "fit …`, with what to do",
+        expect="The prompt is too long for this model: about 50,000 tokens, and 4,096 fit",
+        kept="the prompt",
+        responses=lambda: [too_long_llamacpp(50_000, 4_096)],
+        verify=verify_one_try,
     ),
 )
 
@@ -960,6 +1087,7 @@ FAULTS: tuple[Fault, ...] = (
         verify=verify_sql_interrupted,
     ),
     *HOSTILE_SQL,
+    *CONTEXT_ROWS,
 )
 
 FAULTS_BY_ID = {row.id: row for row in FAULTS}
@@ -1106,7 +1234,8 @@ def check_row(row: Fault, observed: dict[str, Any], seen: str, hidden: str) -> N
     assert "Traceback" not in seen, seen[-3000:]
     assert KEY not in seen + hidden + json.dumps(observed)
     history = observed["history"]
-    assert history[0] == {"role": "user", "content": PROMPT, "content_length": len(PROMPT)}
+    first = history[len(row.earlier_messages())]
+    assert first == {"role": "user", "content": PROMPT, "content_length": len(PROMPT)}
     if row.partial:
         assert observed["text"].startswith(row.partial), observed["text"]
         last = [m for m in history if m["role"] == "assistant"][-1]
@@ -1160,6 +1289,7 @@ def run_in_process(row: Fault, server: LLMServer) -> tuple[Chat, dict[str, Any],
         timeout=row.timeout,
         tool_timeout=row.tool_timeout,
     )
+    chat.history.extend(row.earlier_messages())
     recorder = Recorder()
     chat.add_view(recorder)
     if row.interrupt:
@@ -1183,9 +1313,16 @@ def test_fault_through_chat(row: Fault, server: LLMServer) -> None:
     chat.endpoint = dataclasses.replace(chat.endpoint, base_url=server.base_url)
     following = chat.send(NEXT_PROMPT)
     assert following.state == "done" and following.text == NEXT_ANSWER, following.error
-    sent = server.requests[-1].body["messages"]
-    assert sent[0] == {"role": "user", "content": PROMPT}
+    check_next_request(row, server.requests[-1].body["messages"])
+
+
+def check_next_request(row: Fault, sent: list[dict[str, Any]]) -> None:
+    """The next request carries the row's prompt (windowed from it, after a long history)."""
     assert sent[-1] == {"role": "user", "content": NEXT_PROMPT}
+    if row.earlier is None:
+        assert sent[0] == {"role": "user", "content": PROMPT}
+    else:
+        assert sent[0]["role"] == "user" and {"role": "user", "content": PROMPT} in sent
     check_history_is_valid(sent)
 
 
@@ -1276,6 +1413,8 @@ def kernel_prepare(row_id: str) -> None:
         shell.user_ns.update(namespace_for_tables())
         _BEFORE[row_id] = snapshot(shell.user_ns, TABLE_NAMES)
     magics.chats[row_id] = Chat(namespace=shell.user_ns, variable_tools=False)
+    if row is not None:
+        magics.chats[row_id].history.extend(row.earlier_messages())
 
 
 def kernel_observe(row_id: str) -> dict[str, Any]:

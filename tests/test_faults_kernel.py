@@ -31,7 +31,7 @@ from test_faults import (
     PROMPT,
     Fault,
     base_url_for,
-    check_history_is_valid,
+    check_next_request,
     check_row,
     texts_of,
 )
@@ -271,10 +271,7 @@ def test_fault_through_the_magic(row: Fault, kernel: Kernel, server: LLMServer) 
     assert not following.streams and NEXT_ANSWER in kernel.seen_and_hidden(following)[0]
     after = kernel.value(f"_faults.kernel_observe({row.id!r})")
     assert after["state"] == "done" and after["text"] == NEXT_ANSWER, after["error"]
-    sent = server.requests[-1].body["messages"]
-    assert sent[0] == {"role": "user", "content": PROMPT}
-    assert sent[-1] == {"role": "user", "content": NEXT_PROMPT}
-    check_history_is_valid(sent)
+    check_next_request(row, server.requests[-1].body["messages"])
 
 
 TURNS = 200
