@@ -181,6 +181,8 @@ class _Round:
         steps = self.turn.steps
         if steps and steps[-1].index == index:
             steps[-1] = step
+        elif len(steps) > 1 and steps[-2].index == index:  # text, thinking, then text again
+            steps[-2] = step
         else:
             steps.append(step)
         return StepEvent(step=step, delta=text)

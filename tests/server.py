@@ -42,6 +42,7 @@ from typing import Any
 __all__ = [
     "CHAT_PATHS",
     "FIXTURES_DIR",
+    "WIRE_PATHS",
     "ClientGone",
     "Drop",
     "Hang",
@@ -66,6 +67,8 @@ __all__ = [
 
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
+WIRE_PATHS = (*CHAT_PATHS, "/v1/responses", "/responses", "/v1/messages", "/messages")
+"""Where each wire posts: chat completions, the Responses API, Anthropic's Messages API."""
 DEFAULT_MODEL = "test-model"
 
 # How often a pending response looks at its socket for a hang-up. Small, so an interrupt
@@ -862,7 +865,7 @@ class LLMServer:
             model = {"id": DEFAULT_MODEL, "object": "model", "owned_by": "luxx-tests"}
             self._send(h, json_response({"object": "list", "data": [model]}))
             return
-        if method != "POST" or path not in CHAT_PATHS:
+        if method != "POST" or path not in WIRE_PATHS:
             self._send(h, json_error(404, f"no route for {method} {path}"))
             return
         try:
