@@ -37,7 +37,14 @@ from test_faults import (
 )
 
 TESTS = Path(__file__).resolve().parent
-PROVIDER_ENV = ("LUXX_BASE_URL", "LUXX_API_KEY", "LUXX_MODEL", "OPENAI_BASE_URL", "OPENAI_API_KEY")
+PROVIDER_ENV = (
+    "LUXX_BASE_URL",
+    "LUXX_API_KEY",
+    "LUXX_MODEL",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+)
 KEY_ENV = "LUXX_FAULT_KEY"
 VIEW = "application/vnd.jupyter.widget-view+json"
 
