@@ -73,6 +73,12 @@ class LuxxMagics(Magics):
     base_url = Unicode(
         None, allow_none=True, config=True, help="OpenAI-compatible endpoint, e.g. .../v1."
     )
+    api = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Wire: 'chat', 'responses' or 'anthropic' (None: from the endpoint).",
+    )
     api_key_env = Unicode(
         None, allow_none=True, config=True, help="Name of the environment variable with the key."
     )
@@ -118,6 +124,12 @@ class LuxxMagics(Magics):
     @magic_arguments()
     @argument("-m", "--model", help="Model name; 'local' or a .gguf path for a local model.")
     @argument("--base-url", help="OpenAI-compatible endpoint (ends in /v1 for most servers).")
+    @argument(
+        "--api",
+        choices=["chat", "responses", "anthropic"],
+        help="The wire: chat completions (default), OpenAI's Responses API (reasoning "
+        "summaries), Anthropic's Messages API (default for api.anthropic.com).",
+    )
     @argument(
         "--api-key-env", metavar="VAR", help="Name of the environment variable holding the key."
     )
@@ -216,7 +228,9 @@ class LuxxMagics(Magics):
             return value if value is not None else getattr(self, name)
 
         model = pick("model") or (self.local_model or None)
-        chat.endpoint = resolve_endpoint(model, pick("base_url"), self._api_key(args))
+        chat.endpoint = resolve_endpoint(
+            model, pick("base_url"), self._api_key(args), pick("api")
+        )
         chat.system = pick("system")
         chat.temperature = pick("temperature")
         chat.max_tokens = pick("max_tokens")
@@ -363,7 +377,9 @@ class LuxxMagics(Magics):
         print(f"(from {notebook})")
 
     def _describe_config(self) -> str:
-        endpoint = resolve_endpoint(self.model or self.local_model, self.base_url, None)
+        endpoint = resolve_endpoint(
+            self.model or self.local_model, self.base_url, None, self.api
+        )
         where = "local model (llama.cpp)" if endpoint.local else redact_url(endpoint.base_url or "")
         if self.api_key_env:
             state = "set" if os.environ.get(self.api_key_env) else "NOT set"
@@ -373,6 +389,7 @@ class LuxxMagics(Magics):
         lines = [
             f"model: {endpoint.model or ('local' if endpoint.local else '(not set)')}",
             f"endpoint: {where}",
+            f"wire: {_WIRE_WORDS[endpoint.api]}",
             f"key: {key}",
         ]
         for name in (
@@ -387,6 +404,13 @@ class LuxxMagics(Magics):
             lines.append(f"{name}: {getattr(self, name)}")
         lines.append(f"conversations: {', '.join(self.chats) or '(none yet)'}")
         return "\n".join(lines)
+
+
+_WIRE_WORDS = {
+    "chat": "chat (chat completions)",
+    "responses": "responses (OpenAI Responses API)",
+    "anthropic": "anthropic (Anthropic Messages API)",
+}
 
 
 def find_notebook(path: str | None = None) -> Path:
