@@ -22,6 +22,7 @@ import httpx
 from .agent import Settings, Turn, _error_event, run_turn
 from .errors import ConfigError, redact
 from .events import ErrorEvent, Event, StatusEvent, Step, Usage
+from .mcp_tools import MCPServer, prefixed
 from .providers import API_NAMES, wire_for
 from .providers.openai import OpenAIProvider, redact_url
 from .runner import run_sync
@@ -137,7 +138,7 @@ class Chat:
         model: str | None = None,
         base_url: str | None = None,
         api_key: str | None = None,
-        tools: Iterable[Tool | Callable[..., Any]] = (),
+        tools: Iterable[Tool | MCPServer | Callable[..., Any]] = (),
         namespace: Mapping[str, Any] | None = None,
         system: str | None = None,
         temperature: float | None = None,
@@ -157,7 +158,9 @@ class Chat:
         api: str | None = None,
     ) -> None:
         self.endpoint = resolve_endpoint(model, base_url, api_key, api)
-        self.tools: list[Tool] = [t if isinstance(t, Tool) else make_tool(t) for t in tools]
+        self.tools: list[Tool | MCPServer] = [
+            t if isinstance(t, (Tool, MCPServer)) else make_tool(t) for t in tools
+        ]
         self._namespace = namespace
         self.variable_tools = variable_tools
         self.hidden_variables = tuple(hidden_variables)
@@ -224,8 +227,35 @@ class Chat:
         )
 
     def all_tools(self) -> list[Tool]:
-        """The tools offered to the model: the chat's own, then the notebook-variable tools."""
-        offered = list(self.tools)
+        """The tools offered to the model: the chat's own, then the notebook-variable tools
+        (an MCP server's as listed when it last started: a run starts it, ``_offered_tools``)."""
+        offered: list[Tool] = []
+        for entry in self.tools:
+            if isinstance(entry, MCPServer):
+                known = {t.name for t in offered}
+                offered += [prefixed(t, known) for t in entry.tools]
+            else:
+                offered.append(entry)
+        return self._with_namespace_tools(offered)
+
+    async def _offered_tools(self) -> AsyncIterator[StatusEvent | list[Tool]]:
+        """The tools of this run: MCP servers started on first use (their progress, and a
+        note of each server or tool left out, as status events), then the list."""
+        servers = [t for t in self.tools if isinstance(t, MCPServer)]
+        if not servers:
+            yield self.all_tools()
+            return
+        from .mcp_tools import offered_tools
+
+        waiting = [s.name for s in servers if not s.running]
+        if waiting:
+            yield StatusEvent(state="starting_tools", detail=", ".join(waiting))
+        offered, notes = await offered_tools(self.tools)
+        for note in notes:
+            yield StatusEvent(state="notice", detail=note)
+        yield self._with_namespace_tools(offered)
+
+    def _with_namespace_tools(self, offered: list[Tool]) -> list[Tool]:
         if self._namespace is not None and self.variable_tools:
             from .namespace import namespace_tools
 
@@ -373,7 +403,12 @@ class Chat:
             max_result_chars=self.max_result_chars,
             extra_body=self.extra_body,
         )
-        tools = {t.name: t for t in self.all_tools()}
+        tools: dict[str, Tool] = {}
+        async for item in self._offered_tools():
+            if isinstance(item, list):
+                tools = {t.name: t for t in item}
+            else:
+                yield item
         windower = self._windower_for(endpoint)
         try:
             async for event in run_turn(

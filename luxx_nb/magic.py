@@ -21,6 +21,7 @@ from traitlets import Bool, Float, Integer, List, Unicode
 
 from .chat import Chat, resolve_endpoint
 from .history import NO_ERROR, NotebookHistory, Redactor
+from .mcp_tools import MCPServer
 from .namespace import NamespaceView, namespace_tools
 from .providers.openai import redact_url
 from .render.live import recording
@@ -118,6 +119,7 @@ class LuxxMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.chats: dict[str, Chat] = {}
+        self.mcp_servers: dict[str, MCPServer] = {}  # %luxx mcp add; started on first use
 
     # -- %%luxx --------------------------------------------------------------------------
 
@@ -260,19 +262,47 @@ class LuxxMagics(Magics):
             raise UsageError(f"The environment variable {variable} is not set (--api-key-env).")
         return key
 
-    def _tools(self, args: Any) -> list[Tool]:
+    def _tools(self, args: Any) -> list[Tool | MCPServer]:
+        """``--tools`` picks functions, whole MCP servers by name, or a server's tools (which
+        starts the servers to learn their names); by default every tool and server."""
         available = self.available_tools()
         if args.no_tools:
             return []
         if not args.tools:
-            return list(available.values())
-        chosen = _names(args.tools)
-        unknown = [name for name in chosen if name not in available]
+            return [*available.values(), *self.mcp_servers.values()]
+        picked: list[Tool | MCPServer] = []
+        unknown: list[str] = []
+        served: dict[str, Tool] | None = None
+        notes: list[str] = []
+        for name in _names(args.tools):
+            if name in available:
+                picked.append(available[name])
+            elif name in self.mcp_servers:
+                picked.append(self.mcp_servers[name])
+            else:
+                if served is None:
+                    served, notes = self._server_tools(available)
+                if name in served:
+                    picked.append(served[name])
+                else:
+                    unknown.append(name)
         if unknown:
+            names = [*available, *self.mcp_servers, *(served or {})]
+            why = f" ({' '.join(notes)})" if notes else ""
             raise UsageError(
-                f"Unknown tool(s): {', '.join(unknown)}. Available: {', '.join(available)}."
+                f"Unknown tool(s): {', '.join(unknown)}. Available: {', '.join(names)}.{why}"
             )
-        return [available[name] for name in chosen]
+        return picked
+
+    def _server_tools(self, taken: dict[str, Tool]) -> tuple[dict[str, Tool], list[str]]:
+        """Every MCP server's tools, named as a run names them (started now if need be)."""
+        if not self.mcp_servers:
+            return {}, []
+        from .mcp_tools import offered_tools
+        from .runner import run_sync
+
+        tools, notes = run_sync(offered_tools(list(self.mcp_servers.values()), list(taken)))
+        return {t.name: t for t in tools}, notes
 
     def available_tools(self) -> dict[str, Tool]:
         """The notebook-variable tools, then every ``@luxx_nb.tool`` of the session."""
@@ -287,7 +317,7 @@ class LuxxMagics(Magics):
         "command",
         nargs="?",
         default="help",
-        choices=["history", "reset", "resume", "code", "config", "tools", "help"],
+        choices=["history", "reset", "resume", "code", "config", "tools", "mcp", "help"],
         help="What to do.",
     )
     @argument(
@@ -303,6 +333,10 @@ class LuxxMagics(Magics):
         """``%luxx history | reset | resume [path] | code [N] | config | tools | help``
         (``--chat NAME``). ``code`` puts the last answer's code blocks (or block N) into a new
         cell below."""
+        words = line.split(None, 1)
+        if words and words[0] == "mcp":
+            self._mcp(words[1] if len(words) > 1 else "")
+            return
         args = parse_argstring(self.luxx_line, line)
         chat = self.chats.get(args.chat)
         if args.command == "resume":
@@ -318,16 +352,66 @@ class LuxxMagics(Magics):
         elif args.command == "config":
             print(self._describe_config())
         elif args.command == "tools":
-            for name, t in self.available_tools().items():
+            available = self.available_tools()
+            for name, t in available.items():
                 print(f"{name}: {t.description}")
+            served, notes = self._server_tools(available)
+            for name, t in served.items():
+                print(f"{name} (MCP server {t.source}): {t.description}")
+            for note in notes:
+                print(note)
         else:
             print(self.luxx_cell.__doc__.strip() if self.luxx_cell.__doc__ else "", end="\n\n")
             print(
                 "Line commands: %luxx history | reset | resume [path] | code [N] | config | tools"
                 " | help  [--chat NAME]"
             )
+            print(
+                "%luxx mcp add NAME -- COMMAND ARGS... | mcp add NAME URL | mcp list | "
+                "mcp remove NAME: MCP servers whose tools the model gets."
+            )
             print("%luxx code [N]: the last answer's code blocks (or block N) in a new cell below.")
             print("Options of %%luxx: see %%luxx?")
+
+    def _mcp(self, line: str) -> None:
+        """``%luxx mcp add NAME -- COMMAND ARGS...`` (or ``add NAME URL``), ``list``,
+        ``remove NAME``. A server starts when a run first offers its tools."""
+        import shlex
+
+        words = shlex.split(line)
+        usage = "Usage: %luxx mcp add NAME -- COMMAND ARGS... | add NAME URL | list | remove NAME"
+        action = words[0] if words else "list"
+        if action == "list":
+            if not self.mcp_servers:
+                print("No MCP server yet: %luxx mcp add NAME -- COMMAND ARGS...")
+            for server in self.mcp_servers.values():
+                where = " ".join(server.command or []) or server.url
+                state = f"running, {len(server.tools)} tools" if server.running else "not started"
+                names = f": {', '.join(t.name for t in server.tools)}" if server.tools else ""
+                print(f"{server.name}: {where} ({state}){names}")
+        elif action == "remove" and len(words) == 2:
+            server = self.mcp_servers.pop(words[1], None)
+            if server is None:
+                raise UsageError(f"No MCP server named {words[1]!r} (see %luxx mcp list).")
+            server.stop()
+            print(f"MCP server {words[1]!r} removed.")
+        elif action == "add" and len(words) >= 3:
+            name, rest = words[1], words[2:]
+            if rest[0] == "--" and len(rest) > 1:
+                server = MCPServer(rest[1:], name=name)
+            elif len(rest) == 1 and rest[0].startswith(("http://", "https://")):
+                server = MCPServer(url=rest[0], name=name)
+            else:
+                raise UsageError(usage)
+            if server.name != name:
+                raise UsageError(f"A server's name is letters, digits, '_' or '-', not {name!r}.")
+            old = self.mcp_servers.pop(name, None)
+            if old is not None:
+                old.stop()
+            self.mcp_servers[name] = server
+            print(f"MCP server {name!r} added; it starts when a run first offers its tools.")
+        else:
+            raise UsageError(usage)
 
     def _code(self, chat: Chat | None, name: str, which: str | None) -> None:
         """Put the code blocks of the last answer (or block ``which``) into a new cell below."""

@@ -8,6 +8,7 @@ STATE_LABELS = {
     "idle": "ready",
     "connecting": "connecting",
     "starting_local": "starting the local model",
+    "starting_tools": "starting MCP servers",
     "streaming": "streaming",
     "running_tools": "running tools",
     "retrying": "retrying",

@@ -31,6 +31,7 @@ from luxx_nb.events import (
     ToolResultStep,
     Usage,
 )
+from luxx_nb.images import img_html
 from luxx_nb.render.formatting import (
     call_title,
     pretty_json,
@@ -126,6 +127,7 @@ class HtmlRenderer:
         step's index, as blocks handed over (None where it has none), reused instead of
         rendering the text again."""
         self.window_note = ""  # what the requests left out of the conversation
+        self._notices = ""  # what the run left out of its tools (MCP), before any window note
         self._rendered = rendered
         self.model = ""
         self.local = False
@@ -141,7 +143,7 @@ class HtmlRenderer:
     def start(self, *, model: str, local: bool = False) -> None:
         self.model, self.local = model, local
         self.state, self._started = "connecting", time.monotonic()
-        self.window_note = ""
+        self.window_note = self._notices = ""
 
     def handle(self, event: Event) -> None:
         if isinstance(event, StepEvent):
@@ -154,7 +156,10 @@ class HtmlRenderer:
             usage = event.usage
             self._tokens = usage.completion_tokens or usage.total_tokens or event.token_count
         elif isinstance(event, StatusEvent) and event.state == "window":
-            self.window_note = event.detail  # stays for the run, beside the state
+            self.window_note = _joined(self._notices, event.detail)  # stays for the run
+        elif isinstance(event, StatusEvent) and event.state == "notice":
+            self._notices = _joined(self._notices, event.detail)  # an MCP server left out
+            self.window_note = _joined(self.window_note, event.detail)
         elif isinstance(event, StatusEvent):
             self.state = event.state
 
@@ -326,6 +331,8 @@ def _call_html(item: _Call) -> str:
             f'<div style="{_LABEL}"><span style="{color}">{mark}</span> {word}</div>'
             f"{shown or _pre(result.content)}"
         )
+        if result.images:
+            body += "".join(img_html(image) for image in result.images)
         if result.output:
             body += f'<div style="{_LABEL}">printed</div>{_pre(result.output)}'
         if result.variables:
@@ -339,3 +346,7 @@ def _call_html(item: _Call) -> str:
         color = _OK if result.success else _FAIL
         summary = f'<span style="{color}">{summary[0]}</span>{summary[1:]}'
     return _folded(summary, f'<div style="padding:4px 8px;">{body}</div>', kind="luxx-tool")
+
+
+def _joined(first: str, second: str) -> str:
+    return f"{first} {second}".strip()

@@ -22,6 +22,7 @@ import ipywidgets
 from ipywidgets.widgets.widget_string import HTMLStyle
 
 from luxx_nb.events import ToolCallStep, ToolResultStep
+from luxx_nb.images import img_html
 from luxx_nb.render.formatting import call_title, pretty_json, variables_note
 from luxx_nb.render.query import query_arguments_html, query_error, query_result_html
 from luxx_nb.render.status import status_html
@@ -117,6 +118,8 @@ def _call_html(call: ToolCallStep | None, result: ToolResultStep | None) -> str:
             f'<div style="{_LABEL}"><span style="{color}">{mark}</span> {word}</div>'
             f"{shown or _pre(result.content, _SCROLL)}"
         )
+        if result.images:
+            parts.append("".join(img_html(image) for image in result.images))
         if result.output:
             parts.append(f'<div style="{_LABEL}">printed</div>{_pre(result.output, _SCROLL)}')
         if result.variables:

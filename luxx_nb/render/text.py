@@ -70,7 +70,7 @@ class TextRenderer:
             self._tokens = usage.completion_tokens or usage.total_tokens or event.token_count
         elif isinstance(event, StatusEvent) and event.state == "retrying":
             self._line(f"… retrying {event.detail}".rstrip(), _DIM)
-        elif isinstance(event, StatusEvent) and event.state == "window":
+        elif isinstance(event, StatusEvent) and event.state in ("window", "notice"):
             self._line(f"… {event.detail}", _DIM)
 
     def finish(self, state: str, message: str | None = None, detail: str | None = None) -> None:

@@ -182,6 +182,7 @@ class RunWidget(ipywidgets.VBox):
         self._state = "idle"
         self._detail = ""
         self._window = ""
+        self._notices = ""  # what the run left out of its tools, before any window note
         self._started: float | None = None
         self._ended: float | None = None
         self._tokens: int | None = None
@@ -228,7 +229,10 @@ class RunWidget(ipywidgets.VBox):
                 self._throttle.poke_now(at_once=first)
                 return
         elif isinstance(event, StatusEvent) and event.state == "window":
-            self._window = event.detail  # stays for the run, beside the state
+            self._window = _joined(self._notices, event.detail)  # stays for the run
+        elif isinstance(event, StatusEvent) and event.state == "notice":
+            self._notices = _joined(self._notices, event.detail)  # an MCP server left out
+            self._window = _joined(self._window, event.detail)
         elif isinstance(event, StatusEvent):
             self._state, self._detail = event.state, event.detail
         elif isinstance(event, ErrorEvent):
@@ -445,3 +449,7 @@ def _close_tree(widget: ipywidgets.Widget) -> None:
     for child in getattr(widget, "children", ()):
         _close_tree(child)
     widget.close()
+
+
+def _joined(first: str, second: str) -> str:
+    return f"{first} {second}".strip()
