@@ -292,3 +292,28 @@ def test_the_wire_is_chosen_from_the_endpoint(monkeypatch):
 def test_the_local_model_speaks_chat_only():
     reply = Chat(api="responses").send("x")
     assert "The local model speaks chat completions only" in reply.error
+
+
+def test_the_cell_option_the_trait_and_config_show_the_wire(llm_server, monkeypatch):
+    from test_magic import luxx, run_notebook
+
+    monkeypatch.setenv("LUXX_TEST_KEY", KEY)
+    llm_server.enqueue(
+        on_wire("anthropic", text_stream("From the Messages wire.", reasoning="Hm.")),
+        on_wire("responses", text_stream("From the Responses wire.")),
+    )
+    nb = run_notebook(
+        [
+            "%load_ext luxx_nb",
+            luxx(llm_server, "First", "--api anthropic --no-tools"),
+            "%config LuxxMagics.api = 'responses'\n%config LuxxMagics.model = 'test-model'",
+            luxx(llm_server, "Second", "--no-tools"),
+            "%luxx config",
+        ]
+    )
+    first, second = llm_server.requests
+    assert first.path == "/v1/messages" and first.headers["x-api-key"] == KEY
+    assert second.path == "/v1/responses" and second.headers["authorization"] == f"Bearer {KEY}"
+    assert [m["role"] for m in second.body["input"]] == ["user", "assistant", "user"]
+    shown = "".join(o.get("text", "") for o in nb.cells[4].outputs)
+    assert "wire: responses (OpenAI Responses API)" in shown
