@@ -230,9 +230,7 @@ class LuxxMagics(Magics):
             return value if value is not None else getattr(self, name)
 
         model = pick("model") or (self.local_model or None)
-        chat.endpoint = resolve_endpoint(
-            model, pick("base_url"), self._api_key(args), pick("api")
-        )
+        chat.endpoint = resolve_endpoint(model, pick("base_url"), self._api_key(args), pick("api"))
         chat.system = pick("system")
         chat.temperature = pick("temperature")
         chat.max_tokens = pick("max_tokens")
@@ -461,9 +459,7 @@ class LuxxMagics(Magics):
         print(f"(from {notebook})")
 
     def _describe_config(self) -> str:
-        endpoint = resolve_endpoint(
-            self.model or self.local_model, self.base_url, None, self.api
-        )
+        endpoint = resolve_endpoint(self.model or self.local_model, self.base_url, None, self.api)
         where = "local model (llama.cpp)" if endpoint.local else redact_url(endpoint.base_url or "")
         if self.api_key_env:
             state = "set" if os.environ.get(self.api_key_env) else "NOT set"
