@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -49,11 +50,33 @@ def test_finish_reason_length_is_a_normal_end():
     assert reply.error is None and reply.usage.completion_tokens == 5
 
 
-def test_prompt_over_the_context_is_the_servers_400_message(pinging_server):
+def test_a_prompt_over_the_whole_context_says_so_with_llama_cpps_numbers(pinging_server):
     chat = Chat(model="m", base_url=pinging_server.base_url, max_tokens=10)
     reply = chat.send("word " * 3000)
-    assert reply.error.startswith("HTTP 400 Bad Request:")
-    assert "context" in reply.error and "Traceback" not in reply.error
+    assert reply.error.startswith("The prompt is too long for this model: about 3,0")
+    assert re.search(r"tokens, and 2,0\d\d fit in its context", reply.error)
+    assert "Traceback" not in reply.error
+    assert chat.send("Say hi.").error is None  # the next turn works
+
+
+def test_thirty_paragraph_turns_in_a_row_all_answer():
+    """The real llama.cpp refusal (its shape and numbers), then windows that fit: every turn
+    answers, and the history keeps all of them. 1,024 tokens of context fill after a few."""
+    server = LocalServer(n_ctx=1024)
+    server.start()
+    chat = Chat(model="m", base_url=server.base_url, max_tokens=60, temperature=0)
+    notes = []
+    try:
+        for i in range(30):
+            reply = chat.send(f"Write a paragraph about bread, part {i}.")
+            assert reply.error is None, (i, reply.error)
+            assert reply.text.strip()
+            if chat.last_window.left_out:
+                notes.append(chat.last_window.note())
+    finally:
+        server.stop()
+    assert len(chat.history) == 60
+    assert notes and notes[-1].startswith("sent the last ") and "of 30 exchanges" in notes[-1]
 
 
 def test_keep_alive_comments_do_not_disturb_the_answer(pinging_server):
