@@ -35,8 +35,12 @@ traceback or the server's raw answer is one click away, in a collapsed *details*
 nothing produced before the fault is lost from the reply or the history."""
 
 ROWS_NOTE = """\
-This table is generated from the tests' own rows by `scripts/fault_table.py`; a test fails
-when it drifts."""
+The HTTP and Stream rows, and the Network rows about a stream's end, also run on the Responses
+and Anthropic wires (`tests/test_faults_wires.py`), with the same answers and faulty bytes in
+each API's own events and error bodies; each wire's own faults (Anthropic's 529
+`overloaded_error` and an `error` event mid-stream, a Responses `response.failed`) are in
+`tests/test_wires.py`. This table is generated from the tests' own rows by
+`scripts/fault_table.py`; a test fails when it drifts."""
 
 DETAILS = """\
 ## Across the rows
