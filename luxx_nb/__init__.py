@@ -19,6 +19,7 @@ from .errors import (
     TransportError,
 )
 from .events import DoneEvent, ErrorEvent, StatusEvent, StepEvent
+from .mcp_tools import MCPServer, MCPServerError
 from .tools import Tool, ToolContext, registered_tools, tool
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ __all__ = [
     "ErrorEvent",
     "HTTPStatusError",
     "LuxxError",
+    "MCPServer",
+    "MCPServerError",
     "ProviderError",
     "Reply",
     "StatusEvent",

@@ -1,0 +1,295 @@
+"""MCP servers as tool sources (luxx_nb/mcp_tools.py) against real servers: ``mcp-server-time``
+from PyPI, ``@modelcontextprotocol/server-everything`` from npm where ``npx`` exists, and
+``tests/mcp_fake.py`` for images and names. The failure rows (a command that does not exist,
+a crash, a hang...) are in the fault table (tests/test_faults.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from conftest import in_ci
+from server import LLMServer, text_stream, tool_call_stream
+
+import luxx_nb
+from luxx_nb import Chat, MCPServer
+from luxx_nb.render.html import HtmlRenderer
+
+TESTS = Path(__file__).resolve().parent
+FAKE = str(TESTS / "mcp_fake.py")
+TIME_COMMAND = [sys.executable, "-m", "mcp_server_time", "--local-timezone", "UTC"]
+
+
+@pytest.fixture(scope="module")
+def time_server() -> Any:
+    server = MCPServer(TIME_COMMAND, name="time")
+    yield server
+    server.stop()
+
+
+def offered(request: Any) -> dict[str, dict[str, Any]]:
+    return {t["function"]["name"]: t["function"] for t in request.body.get("tools", [])}
+
+
+def test_get_current_time_through_chat(llm_server: LLMServer, time_server: MCPServer) -> None:
+    llm_server.enqueue(
+        tool_call_stream([("get_current_time", {"timezone": "Europe/Oslo"})]),
+        text_stream("It is late in Oslo."),
+    )
+    chat = Chat(model="m", base_url=llm_server.base_url, api_key="k", tools=[time_server])
+    reply = chat.send("What time is it in Oslo?")
+    assert reply.state == "done" and reply.text == "It is late in Oslo.", reply.error
+    result = next(s for s in reply.steps if s.type == "tool_result")
+    assert result.success and json.loads(result.content)["timezone"] == "Europe/Oslo"
+    assert re.match(r"\d{4}-\d\d-\d\dT", json.loads(result.content)["datetime"])
+    tools = offered(llm_server.requests[0])
+    assert set(tools) == {"get_current_time", "convert_time"}
+    schema = tools["get_current_time"]["parameters"]
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["type"] == "object" and schema["required"] == ["timezone"]
+    assert "title" not in schema and "IANA" in schema["properties"]["timezone"]["description"]
+    assert time_server.running  # started once, kept for the next run
+    assert "get_current_time" in repr(chat)
+
+
+def test_bad_arguments_and_is_error_are_failed_calls(
+    llm_server: LLMServer, time_server: MCPServer
+) -> None:
+    llm_server.enqueue(
+        tool_call_stream(
+            [("get_current_time", {"timezone": 3}), ("get_current_time", {"timezone": "No/Where"})]
+        ),
+        text_stream("Sorry."),
+    )
+    chat = Chat(model="m", base_url=llm_server.base_url, api_key="k", tools=[time_server])
+    reply = chat.send("Time?")
+    results = [s for s in reply.steps if s.type == "tool_result"]
+    assert [r.success for r in results] == [False, False]
+    errors = sorted(json.loads(r.content)["error"] for r in results)
+    assert errors[0].startswith("Error executing tool get_current_time: Invalid timezone")
+    assert errors[1] == (
+        "Invalid arguments for get_current_time: timezone: 3 is not of type 'string'"
+    )
+
+
+def test_a_clashing_name_is_prefixed_with_the_server(
+    llm_server: LLMServer, time_server: MCPServer
+) -> None:
+    @luxx_nb.tool
+    def get_current_time() -> str:
+        """A function with the server's tool's name."""
+        return "function"
+
+    llm_server.enqueue(
+        tool_call_stream(
+            [("get_current_time", {}), ("time__get_current_time", {"timezone": "UTC"})]
+        ),
+        text_stream("Both."),
+    )
+    chat = Chat(
+        model="m", base_url=llm_server.base_url, api_key="k", tools=[get_current_time, time_server]
+    )
+    reply = chat.send("Time?")
+    assert set(offered(llm_server.requests[0])) == {
+        "get_current_time",
+        "time__get_current_time",
+        "convert_time",
+    }
+    contents = {s.name: s.content for s in reply.steps if s.type == "tool_result"}
+    assert contents["get_current_time"] == "function"
+    assert json.loads(contents["time__get_current_time"])["timezone"] == "UTC"
+
+
+def test_images_show_in_the_step_and_only_checked_ones(llm_server: LLMServer) -> None:
+    server = MCPServer([sys.executable, FAKE, "image"], name="drawing")
+    llm_server.enqueue(tool_call_stream([("picture", {})]), text_stream("Drawn."))
+    chat = Chat(model="m", base_url=llm_server.base_url, api_key="k", tools=[server])
+    html = HtmlRenderer()
+    chat.add_view(_Views(html))
+    try:
+        reply = chat.send("Draw.")
+    finally:
+        server.stop()
+    result = next(s for s in reply.steps if s.type == "tool_result")
+    assert [i.mime for i in result.images] == ["image/png", "image/jpeg"]
+    assert "was shown to the person; you cannot see it" in result.content
+    assert "not a PNG or JPEG was not shown" in result.content  # the SVG
+    assert "not valid base64 was not shown" in result.content
+    sent = llm_server.requests[1].body["messages"][-1]
+    assert sent["role"] == "tool" and "image/png" in sent["content"]
+    assert "iVBOR" not in sent["content"]  # the model gets a note, not the bytes
+    snapshot = html.html()
+    images = re.findall(r"<img [^>]*>", snapshot)
+    assert len(images) == 2
+    for tag in images:
+        assert re.fullmatch(
+            r'<img src="data:image/(png|jpeg);base64,[A-Za-z0-9+/=]+" alt="[^"<>]*" '
+            r'style="[^"<>]*">',
+            tag,
+        ), tag
+    assert "svg" not in snapshot.lower() and "onload" not in snapshot
+
+
+class _Views:
+    """``Chat.add_view`` for one renderer."""
+
+    def __init__(self, renderer: Any) -> None:
+        self.renderer = renderer
+
+    def open_run(self, *, model: str, local: bool = False) -> Any:
+        return self.renderer
+
+
+def test_a_stdio_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
+    """The kernel killed with SIGKILL (no atexit, no stdin closed in order): the server goes."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys, time
+            from luxx_nb import MCPServer
+            server = MCPServer([sys.executable, {FAKE!r}, "hang"], name="orphan")
+            server.list_tools_sync()
+            print("ready", flush=True)
+            time.sleep(600)
+            """
+        )
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None and parent.stdout.readline().strip() == "ready"
+        children = _children(parent.pid)
+        assert len(children) == 1, children
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while _alive(children[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(children[0]), "the MCP server outlived its killed parent"
+    finally:
+        parent.kill()
+
+
+def _children(pid: int) -> list[int]:
+    import psutil
+
+    return [c.pid for c in psutil.Process(pid).children(recursive=True)]
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_a_server_is_stopped_at_interpreter_exit(tmp_path: Path) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys
+            from luxx_nb import MCPServer
+            server = MCPServer([sys.executable, {FAKE!r}, "hang"], name="leaving")
+            server.list_tools_sync()
+            import psutil
+            print(psutil.Process().children(recursive=True)[0].pid, flush=True)
+            """
+        )
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert not _alive(int(out.stdout.strip()))
+
+
+def test_approve_is_stored_and_said_to_be_not_enforced_yet() -> None:
+    server = MCPServer(["x"], approve=True)
+    assert server.approve is True
+    assert "not enforced" in (MCPServer.__doc__ or "")
+    assert server.name == "x" and not server.running
+    with pytest.raises(ValueError, match=r"a command .* or a url"):
+        MCPServer()
+
+
+def test_names_from_commands() -> None:
+    assert MCPServer(TIME_COMMAND).name == "mcp_server_time"
+    assert MCPServer(["npx", "-y", "@modelcontextprotocol/server-everything"]).name == (
+        "server-everything"
+    )
+    assert MCPServer("uvx mcp-server-fetch").name == "mcp-server-fetch"
+    assert MCPServer(url="https://mcp.example.org/mcp").name == "mcp_example_org"
+
+
+# -- @modelcontextprotocol/server-everything, from npm --------------------------------------
+
+EVERYTHING = "@modelcontextprotocol/server-everything"
+
+
+@pytest.fixture(scope="module")
+def everything() -> Any:
+    """The npm server installed in a temp dir (never a browser). No npx: skipped everywhere;
+    npx present but the install fails: a failure in CI, a skip with the reason elsewhere."""
+    if shutil.which("npx") is None or shutil.which("npm") is None:
+        pytest.skip("npx is not installed here: the npm MCP server cannot run")
+    where = Path(tempfile.mkdtemp(prefix="luxx-npm-"))
+    env = {**os.environ, "PUPPETEER_SKIP_DOWNLOAD": "1"}
+    install = subprocess.run(
+        [
+            "npm",
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--silent",
+            "--prefix",
+            str(where),
+            EVERYTHING,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    binary = where / "node_modules" / ".bin" / "mcp-server-everything"
+    if install.returncode != 0 or not binary.exists():
+        message = f"npm install {EVERYTHING} failed: {install.stderr[-800:]}"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    server = MCPServer([str(binary)], name="everything")
+    yield server
+    server.stop()
+    shutil.rmtree(where, ignore_errors=True)
+
+
+def test_server_everything_echo_and_its_image(llm_server: LLMServer, everything: MCPServer) -> None:
+    names = {t.name for t in everything.list_tools_sync()}
+    image_tool = next(n for n in ("get-tiny-image", "getTinyImage") if n in names)
+    echo = "echo"
+    assert echo in names, names
+    llm_server.enqueue(
+        tool_call_stream([(echo, {"message": "hello from luxx"}), (image_tool, {})]),
+        text_stream("Seen."),
+    )
+    chat = Chat(model="m", base_url=llm_server.base_url, api_key="k", tools=[everything])
+    reply = chat.send("Echo and draw.")
+    results = {s.name: s for s in reply.steps if s.type == "tool_result"}
+    assert results[echo].success and "hello from luxx" in results[echo].content
+    picture = results[image_tool]
+    assert picture.success and [i.mime for i in picture.images] == ["image/png"]
+    assert "was shown to the person" in picture.content
+    for tool in offered(llm_server.requests[0]).values():
+        jsonschema.Draft202012Validator.check_schema(tool["parameters"])
