@@ -317,3 +317,48 @@ def test_the_cell_option_the_trait_and_config_show_the_wire(llm_server, monkeypa
     assert [m["role"] for m in second.body["input"]] == ["user", "assistant", "user"]
     shown = "".join(o.get("text", "") for o in nb.cells[4].outputs)
     assert "wire: responses (OpenAI Responses API)" in shown
+
+
+def test_a_whole_json_answer_on_each_wire(llm_server):
+    from server import json_response
+
+    message = {
+        "type": "message",
+        "role": "assistant",
+        "content": [
+            {"type": "thinking", "thinking": "Short.", "signature": "sig-w"},
+            {"type": "text", "text": "Calling."},
+            {"type": "tool_use", "id": "toolu_w", "name": "double", "input": {"n": 4}},
+        ],
+        "stop_reason": "tool_use",
+        "usage": {"input_tokens": 7, "output_tokens": 5},
+    }
+    response = {
+        "object": "response",
+        "status": "completed",
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_w",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "Calling."}],
+            },
+            {
+                "type": "function_call",
+                "id": "fc_w",
+                "call_id": "call_w",
+                "name": "double",
+                "arguments": '{"n": 4}',
+            },
+        ],
+        "usage": {"input_tokens": 7, "output_tokens": 5, "total_tokens": 12},
+    }
+    for wire, body in (("anthropic", message), ("responses", response)):
+        llm_server.reset()
+        llm_server.enqueue(json_response(body), on_wire(wire, text_stream("8.")))
+        chat = Chat(model="m", base_url=llm_server.base_url, api_key=KEY, api=wire, tools=[double])
+        reply = chat.send("Double 4.")
+        assert reply.text == "Calling.\n\n8." and reply.state == "done", (wire, reply)
+        calls = [(s.name, json.loads(s.arguments)) for s in reply.steps if s.type == "tool_call"]
+        assert calls == [("double", {"n": 4})]
+        assert [s.content for s in reply.steps if s.type == "tool_result"] == ["8"]
