@@ -96,7 +96,7 @@ NOTEBOOKS = {
             "import pandas as pd\n\n"
             "sales = pd.DataFrame(\n"
             '    {"region": ["north", "south", "east", "west"], "units": [120, 340, 95, 210]}\n'
-            ")\n"
+            ').astype({"region": "category"})\n'
             'api_token = "never-shown-to-the-model"  # secret-looking names stay hidden'
         ),
         md("## Reading a DataFrame\n\nOpen a tool call to see its arguments and its result."),
