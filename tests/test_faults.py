@@ -22,6 +22,7 @@ import getpass
 import html
 import io
 import json
+import shlex
 import socket
 import sys
 import time
@@ -45,7 +46,7 @@ from server import (
     tool_call_stream,
 )
 
-from luxx_nb import Chat, ToolContext, capture
+from luxx_nb import Chat, MCPServer, ToolContext, capture
 from luxx_nb.namespace import namespace_tools
 from luxx_nb.render.text import TextRenderer
 from luxx_nb.render.widgets import RunWidget
@@ -164,10 +165,30 @@ TOOL_FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
-def fault_tools(names: Sequence[str]) -> list[Tool]:
-    """The named fault tools; a built-in name (``query``) is luxx_nb's own tool."""
+MCP_FAKE = str(Path(__file__).resolve().parent / "mcp_fake.py")
+MCP_MISSING = "luxx-no-such-mcp-server"
+MCP_COMMANDS: dict[str, list[str]] = {
+    "ghost": [MCP_MISSING, "--stdio"],
+    "refuses": [sys.executable, MCP_FAKE, "exit-at-start"],
+    "crasher": [sys.executable, MCP_FAKE, "crash"],
+    "staller": [sys.executable, MCP_FAKE, "hang"],
+    "garbler": [sys.executable, MCP_FAKE, "malformed"],
+    "badschema": [sys.executable, MCP_FAKE, "bad-schema"],
+}
+"""The MCP servers of the MCP rows, by name (tests/mcp_fake.py misbehaves on purpose)."""
+
+
+def fault_tools(names: Sequence[str]) -> list[Tool | MCPServer]:
+    """The named fault tools; a built-in name (``query``) is luxx_nb's own tool, an MCP
+    server's name (``MCP_COMMANDS``) a fresh server."""
     built_in = {t.name: t for t in namespace_tools()}
-    return [built_in[n] if n in built_in else make_tool(TOOL_FUNCTIONS[n]) for n in names]
+    chosen: list[Tool | MCPServer] = []
+    for n in names:
+        if n in MCP_COMMANDS:
+            chosen.append(MCPServer(MCP_COMMANDS[n], name=n))
+        else:
+            chosen.append(built_in[n] if n in built_in else make_tool(TOOL_FUNCTIONS[n]))
+    return chosen
 
 
 class Gadget:
@@ -662,6 +683,86 @@ CONTEXT_ROWS = (
     ),
 )
 
+
+def mcp_row(id: str, server: str, fault: str, expect: str, sees: str, **kw: Any) -> Fault:
+    """A row whose tools come from an MCP server of ``MCP_COMMANDS``."""
+    return Fault(
+        id=f"mcp-{id}",
+        group="MCP",
+        fault=fault,
+        sees=sees,
+        expect=expect,
+        outcome="done",
+        tools=(server,),
+        **{"kept": "the call, the failure, the answer", **kw},
+    )
+
+
+MCP_ROWS: tuple[Fault, ...] = (
+    mcp_row(
+        "missing",
+        "ghost",
+        f"The server's command does not exist (`{MCP_MISSING}`)",
+        f"The MCP server 'ghost' could not start: the command '{MCP_MISSING}' was not found",
+        "The answer, without the server's tools; the status line: `The MCP server 'ghost' "
+        "could not start: the command … was not found. Its tools are not offered in this run.`",
+        kept="the prompt, the answer",
+        responses=lambda: [text_stream("All done.")],
+    ),
+    mcp_row(
+        "exit-at-start",
+        "refuses",
+        "The server exits at start (status 3, a line on stderr)",
+        "could not start: it stopped before it was ready. It said: this server refuses to start",
+        "The answer, without the server's tools; the status line: `The MCP server 'refuses' "
+        "could not start: it stopped before it was ready. It said: …` (its stderr)",
+        kept="the prompt, the answer",
+        responses=lambda: [text_stream("All done.")],
+    ),
+    mcp_row(
+        "crash",
+        "crasher",
+        "The server crashes during a call",
+        "The MCP server 'crasher' stopped during the call",
+        "The call marked ✗: `The MCP server 'crasher' stopped during the call (…); the next "
+        "call starts it again. It said: crashing on purpose`",
+        responses=lambda: tool_round([("crash", {})]),
+    ),
+    mcp_row(
+        "hang",
+        "staller",
+        "The server never answers a call (time limit 1 s here)",
+        "Tool stall timed out after 1 s",
+        "The call marked ✗ with `Tool stall timed out after 1 s`",
+        tool_timeout=1.0,
+        responses=lambda: tool_round([("stall", {})]),
+    ),
+    mcp_row(
+        "malformed",
+        "garbler",
+        "The server answers a call with malformed content (a text part without its text)",
+        "The MCP server 'garbler' sent a malformed result",
+        "The call marked ✗: `The MCP server 'garbler' sent a malformed result: …`",
+        responses=lambda: tool_round([("garbled", {})]),
+    ),
+    mcp_row(
+        "bad-schema",
+        "badschema",
+        "One of the server's tools has an input schema that is not valid JSON Schema",
+        "the tool 'bad_schema' is left out: its input schema is not valid JSON Schema",
+        "The other tool's call and result, the answer; the status line: `badschema: the tool "
+        "'bad_schema' is left out: its input schema is not valid JSON Schema (…)`",
+        kept="the call, the result, the answer",
+        responses=lambda: tool_round([("good_one", {"n": 2})]),
+        verify=lambda observed: _good_one(observed),
+    ),
+)
+
+
+def _good_one(observed: dict[str, Any]) -> None:
+    assert tool_step(observed, "good_one")["content"] == "good 2"
+
+
 FAULTS: tuple[Fault, ...] = (
     Fault(
         id="connection-refused",
@@ -1088,6 +1189,7 @@ FAULTS: tuple[Fault, ...] = (
     ),
     *HOSTILE_SQL,
     *CONTEXT_ROWS,
+    *MCP_ROWS,
 )
 
 FAULTS_BY_ID = {row.id: row for row in FAULTS}
@@ -1369,7 +1471,8 @@ def test_every_row_is_distinct_and_complete() -> None:
     assert len(FAULTS_BY_ID) == len(FAULTS)
     for row in FAULTS:
         assert row.expect.strip("`") and row.kept and row.fault and row.sees, row.id
-        assert row.group in ("Network", "HTTP", "Stream", "Tools", "SQL", "Kernel"), row.id
+        groups = ("Network", "HTTP", "Stream", "Tools", "SQL", "Context", "MCP", "Kernel")
+        assert row.group in groups, row.id
         assert row.outcome in ("error", "done", "interrupted"), row.id
 
 
@@ -1404,6 +1507,9 @@ def kernel_prepare(row_id: str) -> None:
     for name in row.tools if row else ("square",):
         if name in TOOL_FUNCTIONS:  # a built-in (query) is offered by the magic itself
             luxx_nb.tool(TOOL_FUNCTIONS[name])
+        elif name in MCP_COMMANDS:  # an MCP server, added as a person would
+            command = " ".join(shlex.quote(word) for word in MCP_COMMANDS[name])
+            shell.run_line_magic("luxx", f"mcp add {name} -- {command}")
     magics.tool_timeout = row.tool_timeout if row else 60.0
     magics.timeout = row.timeout if row else None
     if row is not None and row.variables:
