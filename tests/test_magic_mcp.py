@@ -1,0 +1,87 @@
+"""``%luxx mcp add | list | remove``, ``%luxx tools`` and ``--tools`` with MCP servers, in a
+real kernel (nbclient), with ``mcp-server-time`` and ``tests/mcp_fake.py``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from server import LLMServer, text_stream, tool_call_stream
+
+KEY = "sk-canary-mcp-magic-1b2c3d4e5f60718293"
+FAKE = Path(__file__).resolve().parent / "mcp_fake.py"
+TIME = f"{sys.executable} -m mcp_server_time --local-timezone UTC"
+
+
+def run_notebook(cells: list[str]) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    NotebookClient(nb, kernel_name="python3", timeout=120, allow_errors=True).execute()
+    return nb
+
+
+def text(cell: nbformat.NotebookNode) -> str:
+    parts = []
+    for output in cell.outputs:
+        if output.output_type == "stream":
+            parts.append(output.text)
+        elif output.output_type == "error":
+            parts.append(f"{output.ename}: {output.evalue}")
+        else:
+            parts.append(output.get("data", {}).get("text/plain", ""))
+    return "".join(parts)
+
+
+def luxx(server: LLMServer, body: str, extra: str = "") -> str:
+    options = f"--model test-model --base-url {server.base_url} --api-key-env LUXX_TEST_KEY"
+    return f"%%luxx {options} {extra}\n{body}"
+
+
+def test_mcp_add_list_tools_pick_and_remove(llm_server: LLMServer, monkeypatch) -> None:
+    monkeypatch.setenv("LUXX_TEST_KEY", KEY)
+    llm_server.enqueue(
+        tool_call_stream([("get_current_time", {"timezone": "Asia/Tokyo"})]),
+        text_stream("Tokyo it is."),
+        tool_call_stream([("good_one", {"n": 5})]),
+        text_stream("Five."),
+    )
+    nb = run_notebook(
+        [
+            "%load_ext luxx_nb",
+            f"%luxx mcp add time -- {TIME}",
+            f"%luxx mcp add fake -- {sys.executable} {FAKE} bad-schema",
+            "%luxx mcp list",
+            "%luxx tools",
+            luxx(llm_server, "Time in Tokyo?", "--tools time"),
+            luxx(llm_server, "Good one.", "--tools good_one --new"),
+            "%luxx mcp list",
+            "%luxx mcp remove fake",
+            "%luxx mcp list",
+            luxx(llm_server, "No such.", "--tools good_one"),
+            "%luxx mcp add bad name -- x",
+        ]
+    )
+    cells = [text(c) for c in nb.cells]
+    assert "MCP server 'time' added" in cells[1]
+    assert "time: " in cells[3] and "(not started)" in cells[3]
+    listed = cells[4]
+    assert "list_variables:" in listed
+    assert "get_current_time (MCP server time): Get current time" in listed
+    assert "good_one (MCP server fake): Works." in listed
+    assert "the tool 'bad_schema' is left out" in listed
+    assert "Tokyo it is." in cells[5] and "Traceback" not in cells[5]
+    first = llm_server.requests[0].body
+    assert {t["function"]["name"] for t in first["tools"]} == {"get_current_time", "convert_time"}
+    result = [m for m in llm_server.requests[1].body["messages"] if m["role"] == "tool"]
+    assert json.loads(result[0]["content"])["timezone"] == "Asia/Tokyo"
+    assert "Five." in cells[6]
+    assert [t["function"]["name"] for t in llm_server.requests[2].body["tools"]] == ["good_one"]
+    assert "time: " in cells[7] and "running, 2 tools" in cells[7]
+    assert "MCP server 'fake' removed." in cells[8]
+    assert "fake" not in cells[9]
+    assert "UsageError: Unknown tool(s): good_one" in cells[10]
+    assert "UsageError" in cells[11]
+    assert KEY not in json.dumps(nb)
