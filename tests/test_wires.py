@@ -362,3 +362,22 @@ def test_a_whole_json_answer_on_each_wire(llm_server):
         calls = [(s.name, json.loads(s.arguments)) for s in reply.steps if s.type == "tool_call"]
         assert calls == [("double", {"n": 4})]
         assert [s.content for s in reply.steps if s.type == "tool_result"] == ["8"]
+
+
+@pytest.mark.parametrize("wire", ["responses", "anthropic"])
+def test_a_saved_transcript_resumes_with_what_the_wire_sends_back(llm_server, wire):
+    from luxx_nb.transcript import dump, load
+
+    chat, _ = run(llm_server, wire, thinking=True)
+    steps = [s.to_dict() for s in chat.replies[-1].steps]
+    for size in (1, 400):  # readable JSON, and packed
+        saved = json.loads(json.dumps(dump(messages=chat.history * size, steps=steps)))
+        assert load(saved)["messages"] == chat.history * size
+    resumed = Chat(model="test-model", base_url=llm_server.base_url, api_key=KEY, api=wire)
+    resumed.history.extend(load(dump(messages=chat.history, steps=steps))["messages"])
+    llm_server.reset()
+    llm_server.enqueue(on_wire(wire, text_stream("Resumed.")))
+    assert resumed.send("More?").text == "Resumed."
+    sent = json.dumps(llm_server.requests[0].body)
+    kept = '"encrypted_content": "enc-' if wire == "responses" else '"signature": "sig-'
+    assert kept in sent and REPLAY_KEY not in sent
