@@ -140,6 +140,11 @@ def test_images_show_in_the_step_and_only_checked_ones(llm_server: LLMServer) ->
             tag,
         ), tag
     assert "svg" not in snapshot.lower() and "onload" not in snapshot
+    from luxx_nb.render.parts import ToolCallView
+
+    call = next(s for s in reply.steps if s.type == "tool_call")
+    live = ToolCallView(call, result)._html.value  # the live widget's markup
+    assert re.findall(r"<img [^>]*>", live) == images
 
 
 class _Views:
