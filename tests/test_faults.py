@@ -1415,6 +1415,9 @@ def test_fault_through_chat(row: Fault, server: LLMServer) -> None:
     chat.endpoint = dataclasses.replace(chat.endpoint, base_url=server.base_url)
     following = chat.send(NEXT_PROMPT)
     assert following.state == "done" and following.text == NEXT_ANSWER, following.error
+    for source in chat.tools:  # an MCP row's server: not left running until the end
+        if isinstance(source, MCPServer):
+            source.stop()
     check_next_request(row, server.requests[-1].body["messages"])
 
 
