@@ -13,6 +13,7 @@ are replaced by ``[redacted]`` wherever they appear.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -329,9 +330,8 @@ def notebook_history(context: ToolContext, cells: int = 5) -> str | dict[str, An
     return history.describe(cells)
 
 
-_TOOL: Tool = make_tool(notebook_history)
-
-
+@functools.cache
 def history_tool() -> Tool:
-    """The ``notebook_history`` tool, offered beside ``list_variables`` and ``get_variable``."""
-    return _TOOL
+    """The ``notebook_history`` tool, offered beside ``list_variables`` and ``get_variable``;
+    made on first use (see ``sql.query_tool``)."""
+    return make_tool(notebook_history)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import functools
 import sys
 import types
 from collections.abc import Iterable, Iterator, Mapping
@@ -340,7 +341,10 @@ def get_variable(name: str, context: ToolContext) -> str | dict[str, Any]:
     return f"{text}\n\n{summary}"
 
 
-_TOOLS = (make_tool(list_variables), make_tool(get_variable), sql.QUERY_TOOL)
+@functools.cache
+def _tools() -> tuple[Tool, ...]:
+    """Made on first use (see ``sql.query_tool``)."""
+    return (make_tool(list_variables), make_tool(get_variable), sql.query_tool())
 
 
 def namespace_tools() -> list[Tool]:
@@ -348,4 +352,4 @@ def namespace_tools() -> list[Tool]:
     (luxx_nb.history); not in the user's registry, added on request."""
     from luxx_nb.history import history_tool  # it imports this module
 
-    return [*_TOOLS, history_tool()]
+    return [*_tools(), history_tool()]

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import decimal
+import functools
 import json
 import math
 import os
@@ -44,7 +45,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from luxx_nb.tools import ToolContext, _cut, make_tool, on_cancel
+from luxx_nb.tools import Tool, ToolContext, _cut, make_tool, on_cancel
 
 __all__ = ["DEFAULT_ROWS", "MAX_ROWS", "QueryError", "column_summary", "query", "run", "table_kind"]
 
@@ -360,7 +361,11 @@ def query(sql: str, context: ToolContext, limit: int = DEFAULT_ROWS) -> dict[str
     return run(view, sql, limit)
 
 
-QUERY_TOOL = make_tool(query)
+@functools.cache
+def query_tool() -> Tool:
+    """The ``query`` tool, made on first use: making a tool imports pydantic (about 0.1 s),
+    which ``%load_ext luxx_nb`` must not pay."""
+    return make_tool(query)
 
 
 def column_summary(name: str, value: Any) -> str:

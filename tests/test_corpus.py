@@ -234,7 +234,7 @@ ROWS = [
         0,
         [],
         None,
-        "HTTP 400 Bad Request: request (3630 toke",
+        "The prompt is too long for this model: a",  # about 3,630 tokens, and 2,048 fit
     ),
     (
         "llamacpp/llamacpp_smollm2_qwen3tpl_tools_auto_fewshot.sse",

@@ -74,7 +74,7 @@ def test_import_luxx_nb_loads_no_duckdb_and_no_dataframe_library() -> None:
 def test_query_is_offered_beside_the_variable_tools() -> None:
     names = [t.name for t in namespace_tools()]
     assert names.index("query") == names.index("get_variable") + 1
-    schema = sql.QUERY_TOOL.definition()["function"]["parameters"]
+    schema = sql.query_tool().definition()["function"]["parameters"]
     assert schema["required"] == ["sql"] and schema["properties"]["limit"]["default"] == 50
 
 
