@@ -1,8 +1,9 @@
 """A scripted stand-in for a tool-using model, so tools.ipynb runs offline and the same every time.
 
 It speaks the OpenAI streaming wire on 127.0.0.1 and plays the model's part of that notebook:
-it asks for the notebook's variables, reads the DataFrame it finds, calls the notebook's own
-``exchange_rate`` tool twice at once, and answers from what the tools really returned. Its
+it asks for the notebook's variables, reads the DataFrame it finds, totals it with the
+``query`` tool's SQL, calls the notebook's own ``exchange_rate`` tool twice at once, and answers
+from what the tools really returned. Its
 choices are scripted; the data in its answers comes from the tools. Point the notebook at a
 real model (LUXX_BASE_URL, LUXX_API_KEY, LUXX_MODEL) to see a real one decide.
 """
@@ -46,6 +47,12 @@ def _reply(messages: list[dict[str, Any]]) -> tuple[list[dict], str]:
     """The deltas of the next answer, and its finish reason, from the conversation so far."""
     last = messages[-1]
     prompt = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+    if "share" in prompt:
+        return _share(last)
+    if "delivery" in prompt:
+        return _delivery(last)
+    if "Tokyo" in prompt:
+        return _tokyo(last)
     if last["role"] == "user" and "region" in prompt:
         thought = "The user asks about the notebook's data. I should see which variables exist."
         return _think_and_call(thought, [("list_variables", {})]), "tool_calls"
@@ -55,7 +62,7 @@ def _reply(messages: list[dict[str, Any]]) -> tuple[list[dict], str]:
         return _think_and_call(thought, calls), "tool_calls"
     results = [m for m in messages if m["role"] == "tool"]
     if "region" in prompt and len(results) == 1:
-        name = re.search(r"^\s*(\w+) \(DataFrame\)", results[0]["content"], re.M)
+        name = re.search(r"^\s*(\w+) \(DataFrame\b", results[0]["content"], re.M)
         thought = f"There is a DataFrame called {name.group(1)}. Let me read it."
         return _think_and_call(thought, [("get_variable", {"name": name.group(1)})]), "tool_calls"
     if "region" in prompt:
@@ -72,6 +79,59 @@ def _reply(messages: list[dict[str, Any]]) -> tuple[list[dict], str]:
     return _say(
         f"Both rates, fetched in parallel:\n\n| currency | per USD |\n|---|---|\n{lines}\n"
     ), "stop"
+
+
+DELIVERY = {
+    "day": "2026-12-04",
+    "stops": [{"city": "Lyon", "crates": 3}, {"city": "Dijon", "crates": 5}],
+}
+
+
+def _delivery(last: dict[str, Any]) -> tuple[list[dict], str]:
+    """A pydantic-typed tool: a date and a list of models as JSON, then the answer."""
+    if last["role"] == "user":
+        thought = "A day and two stops: plan_delivery takes both."
+        return _think_and_call(thought, [("plan_delivery", DELIVERY)]), "tool_calls"
+    result = json.loads(last["content"])
+    text = (
+        f"The round is on a **{result['weekday']}**: {result['stops']} stops, "
+        f"{result['crates']} crates in all."
+    )
+    return _say(text), "stop"
+
+
+def _tokyo(last: dict[str, Any]) -> tuple[list[dict], str]:
+    """An MCP server's tool (mcp-server-time's get_current_time)."""
+    if last["role"] == "user":
+        thought = "The time server has get_current_time; Tokyo is Asia/Tokyo."
+        calls = [("get_current_time", {"timezone": "Asia/Tokyo"})]
+        return _think_and_call(thought, calls), "tool_calls"
+    result = json.loads(last["content"])
+    text = f"The time server answered for **{result['timezone']}**: open the call to see the time."
+    return _say(text), "stop"
+
+
+SHARE_SQL = (
+    "SELECT region, SUM(units) AS units, "
+    "ROUND(100.0 * SUM(units) / SUM(SUM(units)) OVER (), 1) AS share "
+    "FROM sales GROUP BY region ORDER BY units DESC"
+)
+
+
+def _share(last: dict[str, Any]) -> tuple[list[dict], str]:
+    """Totals and shares: one SQL query over the table, then the answer from its rows."""
+    if last["role"] == "user":
+        thought = "Totals and shares are an aggregate: one SQL query over sales does it."
+        return _think_and_call(thought, [("query", {"sql": SHARE_SQL})]), "tool_calls"
+    result = json.loads(last["content"])
+    rows = result["rows"]
+    total = sum(row[1] for row in rows)
+    lines = "\n".join(f"| {r[0]} | {r[1]} | {r[2]} % |" for r in rows)
+    text = (
+        f"{total} units in all; **{rows[0][0]}** has the largest share.\n\n"
+        f"| region | units | share |\n|---|--:|--:|\n{lines}\n"
+    )
+    return _say(text), "stop"
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -102,6 +102,14 @@ NOTEBOOKS = {
         md("## Reading a DataFrame\n\nOpen a tool call to see its arguments and its result."),
         code("%%luxx\nWhich region sold the most in `sales`?"),
         md(
+            "## Questions that need computing: `query`\n\n"
+            "Each DataFrame (pandas, polars) or Arrow table the tools can see is also a table "
+            "for the built-in `query` tool: one read-only SQL `SELECT` in DuckDB, over the "
+            "frame itself (no copy), with nothing to write and no file or network to reach. "
+            "The call shows its SQL highlighted and its result as a table."
+        ),
+        code("%%luxx\nWhat share of all units did each region sell in `sales`?"),
+        md(
             "## Your own tool, called in parallel\n\nA typed function with a docstring is "
             "enough; the JSON schema comes from the signature. This one imitates a slow API "
             "(about a second per call); the model asks for two rates at once and both run "
@@ -120,6 +128,41 @@ NOTEBOOKS = {
             '    return {"currency": currency, "rate": RATES[currency]}'
         ),
         code("%%luxx\nWhat are the EUR and JPY exchange rates?"),
+        md(
+            "## Typed arguments, checked by pydantic\n\nDates, models, dataclasses, "
+            "`TypedDict`s, tuples and `Field` constraints work as in pydantic: the model sees "
+            "their JSON schema, and the function gets a `datetime.date` and `Stop` objects. "
+            "Arguments that do not fit come back to the model as a failed call, one line per "
+            "problem (`stops[1].crates: Input should be greater than or equal to 0`)."
+        ),
+        code(
+            "import datetime\nfrom typing import Annotated\n\n"
+            "from pydantic import BaseModel, Field\n\n\n"
+            "class Stop(BaseModel):\n"
+            "    city: str\n"
+            '    crates: Annotated[int, Field(ge=0, description="crates to unload")]\n\n\n'
+            "@luxx_nb.tool\n"
+            "def plan_delivery(day: datetime.date, stops: list[Stop]) -> dict:\n"
+            '    """Plan a delivery round: its weekday, stops and crates.\n\n'
+            "    Args:\n"
+            "        day: the day of the round\n"
+            "        stops: where the van stops, in order\n"
+            '    """\n'
+            "    crates = sum(stop.crates for stop in stops)\n"
+            '    return {"weekday": day.strftime("%A"), "stops": len(stops), "crates": crates}'
+        ),
+        code("%%luxx\nPlan a delivery on 4 December 2026: 3 crates to Lyon, then 5 to Dijon."),
+        md(
+            "## Tools from an MCP server\n\nAny Model Context Protocol server's tools join the "
+            "notebook's: `%luxx mcp add NAME -- COMMAND ARGS...` (here `mcp-server-time` from "
+            "PyPI). It starts on the first run that offers its tools, once per kernel, and stops "
+            "with the kernel. `--tools time` offers only that server's tools."
+        ),
+        code(
+            "import sys\n\n"
+            "%luxx mcp add time -- {sys.executable} -m mcp_server_time --local-timezone UTC"
+        ),
+        code("%%luxx --tools time\nWhat time is it in Tokyo?"),
         code("%luxx tools"),
     ],
     "embedding": [
