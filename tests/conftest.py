@@ -5,11 +5,11 @@ Tests talk real HTTP to ``tests/server.py``; nothing monkeypatches a client.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ci import in_ci
 from server import FIXTURES_DIR, LLMServer, ServerProcess, default_corpus_dir
 
 # Real provider settings must never leak into a test (a test could otherwise hit a paid API).
@@ -21,11 +21,6 @@ PROVIDER_ENV = (
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",
 )
-
-
-def in_ci() -> bool:
-    """CI sets ``CI=true``; there a missing corpus is a broken checkout, not a user's clone."""
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
 def require_corpus() -> Path:

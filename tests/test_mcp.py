@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import in_ci
+from ci import in_ci
 from server import LLMServer, text_stream, tool_call_stream
 
 import luxx_nb
@@ -245,7 +246,7 @@ EVERYTHING = "@modelcontextprotocol/server-everything"
 
 
 @pytest.fixture(scope="module")
-def everything() -> Any:
+def everything_binary() -> Any:
     """The npm server installed in a temp dir (never a browser). No npx: skipped everywhere;
     npx present but the install fails: a failure in CI, a skip with the reason elsewhere."""
     if shutil.which("npx") is None or shutil.which("npm") is None:
@@ -274,10 +275,55 @@ def everything() -> Any:
         if in_ci():
             pytest.fail(message)
         pytest.skip(message)
-    server = MCPServer([str(binary)], name="everything")
+    yield binary
+    shutil.rmtree(where, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def everything(everything_binary: Path) -> Any:
+    server = MCPServer([str(everything_binary)], name="everything")
     yield server
     server.stop()
-    shutil.rmtree(where, ignore_errors=True)
+
+
+@pytest.fixture
+def everything_over_http(everything_binary: Path) -> Any:
+    """The same npm server speaking streamable HTTP on a free loopback port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [str(everything_binary), "streamableHttp"],
+        env={**os.environ, "PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stderr.readline() if process.stderr else ""
+            if "listening" in line.lower() or process.poll() is not None:
+                break
+        assert process.poll() is None, "the streamable HTTP server did not start"
+        server = MCPServer(url=f"http://127.0.0.1:{port}/mcp", name="everything-http")
+        yield server
+        server.stop()
+    finally:
+        process.kill()
+        process.wait(10)
+
+
+def test_a_streamable_http_server_by_url(llm_server: LLMServer, everything_over_http) -> None:
+    names = {t.name for t in everything_over_http.list_tools_sync()}
+    assert "echo" in names, names
+    llm_server.enqueue(
+        tool_call_stream([("echo", {"message": "over http"})]), text_stream("Echoed.")
+    )
+    chat = Chat(model="m", base_url=llm_server.base_url, api_key="k", tools=[everything_over_http])
+    reply = chat.send("Echo it.")
+    result = next(s for s in reply.steps if s.type == "tool_result")
+    assert reply.error is None and result.success and "over http" in result.content
 
 
 def test_server_everything_echo_and_its_image(llm_server: LLMServer, everything: MCPServer) -> None:
