@@ -202,13 +202,31 @@ def statement(con: Any, sql: str) -> str:
             "Send each SELECT in its own call."
         )
     kind = statements[0].type
-    if kind != duckdb.StatementType.SELECT:
+    name = kind.name if kind != duckdb.StatementType.SELECT else _pragma(sql)
+    if name is not None:
         raise QueryError(
             f"Only SELECT queries can run (also WITH … SELECT, SUMMARIZE, DESCRIBE); this is "
-            f"a {kind.name} statement. The tables are read-only views of the notebook's "
+            f"a {name} statement. The tables are read-only views of the notebook's "
             "variables: nothing can be created, changed, written, attached, installed or set."
         )
     return statements[0].query.strip().rstrip(";").rstrip()
+
+
+def _pragma(query: str) -> str | None:
+    """ "PRAGMA" when the statement starts with that keyword, by DuckDB's own tokenizer.
+
+    DuckDB 1.5 (the last release for Python 3.10) rewrites a ``PRAGMA`` into a SELECT of a
+    table function before it types it, where 2.0 types it PRAGMA: read the first keyword of
+    what was sent, so every version refuses it alike.
+    """
+    import duckdb
+
+    for start, kind in duckdb.tokenize(query):
+        if kind == duckdb.token_type.comment:
+            continue
+        word = query[start:].split(None, 1)[0].split("(", 1)[0]
+        return "PRAGMA" if kind == duckdb.token_type.keyword and word.upper() == "PRAGMA" else None
+    return None
 
 
 def _cell(value: Any, cut: list[int]) -> Any:

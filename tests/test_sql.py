@@ -131,6 +131,7 @@ HOSTILE = [
     ("SET enable_external_access = true", "this is a SET statement"),
     ("RESET lock_configuration", "this is a SET statement"),
     ("PRAGMA version", "this is a PRAGMA statement"),
+    ("/* read the version */ pragma version", "this is a PRAGMA statement"),
     ("CREATE TABLE made AS SELECT * FROM sales", "this is a CREATE statement"),
     ("INSERT INTO sales VALUES ('x', 1, 1.0)", "this is a INSERT statement"),
     ("UPDATE sales SET units = 0", "this is a UPDATE statement"),
@@ -352,7 +353,7 @@ def test_columns_of_python_objects_and_nested_lists_are_read_as_text() -> None:
 def test_values_of_every_kind_become_json() -> None:
     statement = (
         "SELECT DATE '2024-01-02' d, TIMESTAMP '2024-01-02 03:04:05' ts, INTERVAL 1 DAY i, "
-        "1.25::DECIMAL(5,2) dec, 0.12345678901234567891::DECIMAL(30,20) fine, "
+        "1.25::DECIMAL(5,2) dc, 0.12345678901234567891::DECIMAL(30,20) fine, "
         "'nan'::DOUBLE nan, 'inf'::DOUBLE inf, "
         "'\\x00'::BLOB b, {'a': 1} s, uuid() u, 170141183460469231731687303715884105727::HUGEINT h"
     )
