@@ -258,10 +258,10 @@ async def run_turn(
                     turn.error = _error_event(exc)
                     yield turn.error
                     return
-                turn.window = window
-                if window.note() and window.note() != turn.window_note:
-                    turn.window_note = window.note()
-                    yield StatusEvent(state="window", detail=turn.window_note)
+                turn.window, note = window, window.note()
+                if note and note != turn.window_note:
+                    turn.window_note = note
+                    yield StatusEvent(state="window", detail=note)
                 body = _body(provider, settings, window.messages, definitions)
                 usage = turn.usage
                 try:

@@ -9,18 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ci import in_ci
+from ci import PROVIDER_ENV, in_ci
 from server import FIXTURES_DIR, LLMServer, ServerProcess, default_corpus_dir
-
-# Real provider settings must never leak into a test (a test could otherwise hit a paid API).
-PROVIDER_ENV = (
-    "LUXX_BASE_URL",
-    "LUXX_API_KEY",
-    "LUXX_MODEL",
-    "OPENAI_BASE_URL",
-    "OPENAI_API_KEY",
-    "ANTHROPIC_API_KEY",
-)
 
 
 def require_corpus() -> Path:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import zmq
+from ci import PROVIDER_ENV
 from jupyter_client import KernelManager
 from server import LLMServer, text_stream, tool_call_stream
 from test_faults import (
@@ -37,14 +38,6 @@ from test_faults import (
 )
 
 TESTS = Path(__file__).resolve().parent
-PROVIDER_ENV = (
-    "LUXX_BASE_URL",
-    "LUXX_API_KEY",
-    "LUXX_MODEL",
-    "OPENAI_BASE_URL",
-    "OPENAI_API_KEY",
-    "ANTHROPIC_API_KEY",
-)
 KEY_ENV = "LUXX_FAULT_KEY"
 VIEW = "application/vnd.jupyter.widget-view+json"
 
