@@ -48,6 +48,7 @@ from .window import (
     Window,
     Windower,
     context_overflow,
+    with_system,
 )
 
 __all__ = ["ITERATION_LIMIT_MESSAGE", "Settings", "ToolCallAccumulator", "Turn", "run_turn"]
@@ -313,7 +314,7 @@ def _body(
     """The request of one round, in the shape of the provider's wire."""
     return provider.request_body(
         model=settings.model,
-        messages=_with_system(settings.system, messages),
+        messages=with_system(settings.system, messages),
         tools=definitions,
         temperature=settings.temperature,
         max_tokens=settings.max_tokens,
@@ -419,10 +420,6 @@ async def _run_tools(
                 messages.append(
                     {"role": "tool", "tool_call_id": call.id, "content": INTERRUPTED_RESULT}
                 )
-
-
-def _with_system(system: str | None, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"role": "system", "content": system}, *messages] if system else messages
 
 
 def _done_event(turn: Turn) -> DoneEvent:

@@ -37,6 +37,7 @@ __all__ = [
     "context_overflow",
     "exchanges",
     "fit",
+    "with_system",
 ]
 
 CUT_RESULT_TO = 400
@@ -176,6 +177,11 @@ def _chars(message: Mapping[str, Any]) -> int:
     return total
 
 
+def with_system(system: str | None, messages: Sequence[Any]) -> list[Any]:
+    """The messages of a request: the system prompt first, when there is one."""
+    return [{"role": "system", "content": system}, *messages] if system else list(messages)
+
+
 def exchanges(messages: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
     """The conversation cut before each user message: each piece a question and its answers.
 
@@ -269,8 +275,7 @@ def fit(
     if context is not None:
         room = answer if answer is not None else context // ANSWER_SHARE
         budget = min(budget, context - min(room, context // 2) - overhead)
-    head = [{"role": "system", "content": system}] if system else []
-    fixed = estimate.tokens(head)
+    fixed = estimate.tokens(with_system(system, []))
 
     def size(candidate: list[list[Mapping[str, Any]]]) -> int:
         return fixed + sum(estimate.tokens(piece) for piece in candidate)
@@ -369,8 +374,7 @@ class Windower:
 
     def sent(self, window: Window) -> list[Mapping[str, Any]]:
         """The messages of a request as the server counts them: with the system prompt."""
-        head = [{"role": "system", "content": self.system}] if self.system else []
-        return [*head, *window.messages]
+        return with_system(self.system, window.messages)
 
     def learn(self, window: Window, prompt_tokens: int | None) -> None:
         """An answered request's prompt tokens correct the estimate."""
