@@ -200,7 +200,10 @@ class RunWidget(ipywidgets.VBox):
         self._finished = False
         self._throttle = _Throttle(self._flush, FLUSH_INTERVAL, FLUSH_INTERVAL)
         self._tick: asyncio.TimerHandle | None = None
-        self._status_shown: tuple[str, str, float] = ("idle", "", time.monotonic())
+        self._status_shown: tuple[tuple[str, str, str], float] = (
+            ("idle", "", ""),
+            time.monotonic(),
+        )
         # Initial values go in the messages that open the widgets, not in updates after them.
         self._status = html_part(self._status_html())
         kwargs.setdefault("layout", shared_layout())
@@ -378,13 +381,14 @@ class RunWidget(ipywidgets.VBox):
 
     def _refresh_status(self, *, force: bool = False) -> None:
         """A new state at once; new numbers at most every ``STATUS_INTERVAL`` seconds."""
-        state, detail, shown_at = self._status_shown
+        shown, shown_at = self._status_shown
         now = time.monotonic()
-        if force or (state, detail) != (self._state, self._detail + self._window):
+        current = (self._state, self._detail, self._window)
+        if force or shown != current:
             pass
         elif now - shown_at < STATUS_INTERVAL - FLUSH_INTERVAL:  # the 1 s tick must be due
             return
-        self._status_shown = (self._state, self._detail + self._window, now)
+        self._status_shown = (current, now)
         self._status.value = self._status_html()
 
     def _schedule_tick(self) -> None:
