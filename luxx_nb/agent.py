@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ContextTooSmallError, HTTPStatusError, LuxxError, ProviderError, redact
 from .events import (
@@ -38,7 +38,6 @@ from .events import (
     Usage,
     UsageDelta,
 )
-from .providers.openai import OpenAIProvider
 from .providers.wire import REPLAY_KEY
 from .tools import Tool, ToolContext, ToolOutput, invoke
 from .window import (
@@ -50,6 +49,9 @@ from .window import (
     context_overflow,
     with_system,
 )
+
+if TYPE_CHECKING:
+    from .providers.openai import OpenAIProvider
 
 __all__ = ["ITERATION_LIMIT_MESSAGE", "Settings", "ToolCallAccumulator", "Turn", "run_turn"]
 

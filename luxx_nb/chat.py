@@ -17,19 +17,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from .agent import Settings, Turn, _error_event, run_turn
-from .errors import ConfigError, redact
+from .errors import ConfigError, redact, redact_url
 from .events import ErrorEvent, Event, StatusEvent, Step, Usage
 from .mcp_tools import MCPServer, prefixed
 from .providers import API_NAMES, wire_for
-from .providers.openai import OpenAIProvider, redact_url
 from .runner import run_sync
 from .tools import Tool, ToolContext, make_tool
 from .window import TokenEstimate, Window, Windower
 
 if TYPE_CHECKING:
+    import httpx
+
     from .history import NotebookHistory
     from .namespace import NamespaceView
 
@@ -380,6 +379,10 @@ class Chat:
             turn.error = ErrorEvent(message=str(exc), kind=kind)
             yield turn.error
             return
+        import httpx  # here, not at import: 55 ms that loading the package need not wait for
+
+        from .providers.openai import OpenAIProvider
+
         provider = OpenAIProvider(
             base_url=endpoint.base_url or "",
             api_key=endpoint.api_key,

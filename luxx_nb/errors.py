@@ -21,6 +21,8 @@ anyone sees it.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 __all__ = [
     "ConfigError",
     "ContextTooSmallError",
@@ -34,6 +36,7 @@ __all__ = [
     "TransportError",
     "VariableAccessError",
     "redact",
+    "redact_url",
 ]
 
 SECRET_RUN = 10
@@ -135,6 +138,15 @@ class IncompleteStreamError(ProviderError):
     """The stream ended before ``[DONE]`` or a finish reason."""
 
     kind = "incomplete"
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for a message: no user info, no query (either may hold a credential)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def redact(text: str, secret: str | None) -> str:

@@ -20,10 +20,10 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, Float, Integer, List, Unicode
 
 from .chat import Chat, resolve_endpoint
+from .errors import redact_url
 from .history import NO_ERROR, NotebookHistory, Redactor
 from .mcp_tools import MCPServer
 from .namespace import NamespaceView, namespace_tools
-from .providers.openai import redact_url
 from .render.live import recording
 from .tools import Tool, registered_tools
 from .transcript import read_conversations

@@ -1,12 +1,20 @@
-"""Wire formats. One module per format; only ``openai.py`` (the provider) does HTTP."""
+"""Wire formats. One module per format; only ``openai.py`` (the provider) does HTTP.
+
+The provider (and with it httpx, 55 ms of the 150 ms ``import luxx_nb`` took) is imported
+when first asked for, so loading the package or the extension does not wait for it.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .anthropic import AnthropicWire
-from .chat import ChatWire
-from .openai import OpenAIProvider, Provider, request_body
+from .chat import ChatWire, request_body
 from .responses import ResponsesWire
 from .wire import API_NAMES, Wire
+
+if TYPE_CHECKING:
+    from .openai import OpenAIProvider, Provider
 
 __all__ = [
     "API_NAMES",
@@ -33,3 +41,11 @@ def wire_for(api: str) -> Wire:
         return _WIRES[api]()
     except KeyError:
         raise ValueError(f"Unknown API {api!r}: use one of {', '.join(API_NAMES)}.") from None
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("OpenAIProvider", "Provider"):
+        from . import openai
+
+        return getattr(openai, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

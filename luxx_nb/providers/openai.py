@@ -21,11 +21,17 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
-from ..errors import HTTPStatusError, IncompleteStreamError, StreamError, TransportError
+from ..errors import (
+    HTTPStatusError,
+    IncompleteStreamError,
+    StreamError,
+    TransportError,
+    redact_url,
+)
 from ..events import Delta, StatusEvent
 from .chat import ChatWire, request_body
 from .chunks import error_message
@@ -35,15 +41,6 @@ from .wire import DEFAULT_MAX_TOKENS, Wire, load_json, maybe_json
 __all__ = ["DEFAULT_MAX_TOKENS", "OpenAIProvider", "Provider", "redact_url", "request_body"]
 
 MAX_RETRY_WAIT = 60.0
-
-
-def redact_url(url: str) -> str:
-    """A URL fit for a message: no user info, no query (either may hold a credential)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 @dataclass(kw_only=True)
