@@ -32,8 +32,9 @@ import polars
 import psutil
 import pyarrow
 
-from luxx_nb.namespace import NamespaceView, namespace_tools
+from luxx_nb.namespace import NamespaceView
 from luxx_nb.tools import ToolContext, invoke
+from luxx_nb.variable_tools import namespace_tools
 
 ROWS = 10_000_000
 SQL = "SELECT region, SUM(units) AS units FROM t GROUP BY region ORDER BY 2 DESC"

@@ -77,14 +77,6 @@ def current() -> Capture | None:
     return _current.get()
 
 
-def set_current(capture: Capture) -> contextvars.Token[Capture | None]:
-    return _current.set(capture)
-
-
-def reset_current(token: contextvars.Token[Capture | None]) -> None:
-    _current.reset(token)
-
-
 class _Redirect:
     """Stands in for ``sys.stdout`` or ``sys.stderr`` while tools are alive."""
 
@@ -190,7 +182,7 @@ def _uninstall() -> None:
     _installed.clear()
 
 
-def hold() -> None:
+def _hold() -> None:
     """One more tool is alive: make sure the redirects are in place."""
     global _alive
     with _lock:
@@ -198,7 +190,7 @@ def hold() -> None:
         _install()
 
 
-def release() -> None:
+def _release() -> None:
     """A tool has ended (really ended: a timed-out thread counts until it returns)."""
     global _alive
     with _lock:
@@ -215,11 +207,17 @@ def active() -> int:
 
 @contextmanager
 def capturing(capture: Capture) -> Iterator[Capture]:
-    """Capture this context's output into ``capture`` (for code on the current thread)."""
-    hold()
+    """Capture this context's output into ``capture`` while the block runs: a sync tool's whole
+    call on its thread, or an async tool's await on the loop's.
+
+    The only way to hold the redirects: each block counts as one live tool until it ends (a
+    thread past its time limit counts until its function returns), and the last one to end
+    puts the streams back. Nobody else counts.
+    """
+    _hold()
     token = _current.set(capture)
     try:
         yield capture
     finally:
         _current.reset(token)
-        release()
+        _release()

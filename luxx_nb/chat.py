@@ -256,7 +256,7 @@ class Chat:
 
     def _with_namespace_tools(self, offered: list[Tool]) -> list[Tool]:
         if self._namespace is not None and self.variable_tools:
-            from .namespace import namespace_tools
+            from .variable_tools import namespace_tools
 
             known = {t.name for t in offered}
             offered += [t for t in namespace_tools() if t.name not in known]

@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from luxx_nb.errors import REDACTED, redact
-from luxx_nb.namespace import _IPYTHON_NAMES, _SECRET_WORDS, NamespaceView, _machinery
-from luxx_nb.tools import Tool, ToolContext, _cut, make_tool
+from luxx_nb.namespace import IPYTHON_NAMES, NamespaceView, is_machinery, looks_secret
+from luxx_nb.tools.definition import Tool, ToolContext, make_tool
+from luxx_nb.tools.result import cut
 
 __all__ = ["NotebookHistory", "Redactor", "format_error", "notebook_history"]
 
@@ -51,13 +52,7 @@ _INTERNAL = ("/IPython/", "/ipykernel/")
 
 def _ipython_own(name: str) -> bool:
     """IPython's names and caches (``In``, ``_``, ``_i3``, ``_3``...): the history itself."""
-    return name in _IPYTHON_NAMES or _IPYTHON_CACHE.fullmatch(name) is not None
-
-
-def looks_secret(name: str) -> bool:
-    """The variable tools' own rule: key, token, secret or password anywhere in the name."""
-    lowered = name.lower()
-    return any(word in lowered for word in _SECRET_WORDS)
+    return name in IPYTHON_NAMES or _IPYTHON_CACHE.fullmatch(name) is not None
 
 
 class Redactor:
@@ -106,7 +101,7 @@ class Redactor:
                 value = namespace[name]
             except KeyError:
                 continue
-            if name in view or _machinery(value):
+            if name in view or is_machinery(value):
                 continue
             names.append(name)
             ids.append(id(value))
@@ -263,7 +258,7 @@ class NotebookHistory:
         """Cell n's code, hidden lines replaced; None if there is no such cell."""
         if n not in self.numbers():
             return None
-        return _cut(self._redactor.code(self._inputs[n].rstrip("\n"))[0], limit)
+        return cut(self._redactor.code(self._inputs[n].rstrip("\n"))[0], limit)
 
     def output(self, n: int, limit: int = OUTPUT_CHARS) -> str | None:
         """Cell n's result as its repr (cut); None if the cell gave no result."""
@@ -277,7 +272,7 @@ class NotebookHistory:
             text = repr(value)
         except Exception as exc:
             text = f"<repr() raised {type(exc).__name__}: {exc}>"
-        return _cut(self._redactor.text(text), limit)
+        return cut(self._redactor.text(text), limit)
 
     def error(self, limit: int = ERROR_CHARS) -> str | None:
         """The last exception raised in the notebook, as text; None if there was none."""

@@ -23,10 +23,11 @@ from .chat import Chat, resolve_endpoint
 from .errors import redact_url
 from .history import NO_ERROR, NotebookHistory, Redactor
 from .mcp_tools import MCPServer
-from .namespace import NamespaceView, namespace_tools
+from .namespace import NamespaceView
 from .render.live import recording
 from .tools import Tool, registered_tools
 from .transcript import read_conversations
+from .variable_tools import namespace_tools
 from .window import Window, exchanges
 
 __all__ = ["LuxxMagics", "interpolate"]

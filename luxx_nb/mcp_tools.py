@@ -6,11 +6,10 @@ luxx_nb's background loop (``runner.py``) for the rest of the kernel, and every 
 loop goes through it. A stdio server is started through ``mcp_child.py``, so it dies with the
 kernel even when the kernel is killed; it is stopped when the interpreter exits.
 
-A server's tools become ``Tool`` objects: the model sees the server's own schema (checked as a
-JSON Schema; a tool whose schema is not valid is left out, with a note), arguments are checked
-against it before the call, text content goes to the model, a PNG or JPEG image shows in the
-step (the model gets a note), and a result marked ``isError`` is a failed call. The ``mcp``
-package is imported only when a server starts.
+A server's tools become ``Tool`` objects (``mcp_convert.py``: the server's own schema, checked,
+its arguments checked before the call, its content as text and images); a call that fails
+because the server stopped or sent something malformed is a failed call that says so. The
+``mcp`` package is imported only when a server starts.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import asyncio
 import atexit
 import contextlib
 import dataclasses
-import json
 import os
 import re
 import shutil
@@ -33,7 +31,9 @@ from urllib.parse import urlparse
 
 from luxx_nb import runner
 from luxx_nb.errors import LuxxError
-from luxx_nb.tools import Tool, ToolOutput
+from luxx_nb.mcp_convert import listed_tool, to_output
+from luxx_nb.tools.definition import Tool
+from luxx_nb.tools.result import ToolOutput, failure
 
 __all__ = ["MCPServer", "MCPServerError", "offered_tools"]
 
@@ -248,37 +248,12 @@ class MCPServer:
     # -- tools ----------------------------------------------------------------------------
 
     def _tool(self, listed: Any) -> Tool | str:
-        from luxx_nb.schema import ArgumentsError
-
         name = listed.name
-        schema = dict(listed.input_schema or {})
-        problem = _schema_problem(schema)
-        if problem is not None:
-            return f"{self.name}: the tool {name!r} is left out: its input schema {problem}"
-        schema.pop("$schema", None)
-        schema.pop("title", None)
-        schema.setdefault("properties", {})
-        validator = _validator(schema)
-
-        def validate(arguments: str) -> dict[str, Any]:
-            value = json.loads(arguments)
-            errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
-            if errors:
-                raise ArgumentsError(_problem_lines(errors))
-            return value
 
         async def call(**arguments: Any) -> ToolOutput:
             return await _on_background(self._call(name, arguments))
 
-        description = (listed.description or "").strip() or f"The {name} tool of {self.name}."
-        return Tool(
-            name=name,
-            description=description,
-            parameters=schema,
-            fn=call,
-            validate=validate,
-            source=self.name,
-        )
+        return listed_tool(listed, self.name, call)
 
     async def _call(self, name: str, arguments: dict[str, Any]) -> ToolOutput:
         await self._ensure()
@@ -292,8 +267,6 @@ class MCPServer:
         return to_output(result)
 
     def _call_failure(self, exc: Exception) -> ToolOutput:
-        from luxx_nb.tools import _failure
-
         stopped = self._client is None or self._broken(exc)
         if stopped:
             self.stop_soon()
@@ -307,7 +280,7 @@ class MCPServer:
             message = f"The MCP server {self.name!r} sent a malformed result: {_describe(exc)}"
         else:
             message = f"The MCP server {self.name!r} answered with an error: {_describe(exc)}"
-        return _failure(message, f"{type(exc).__name__}: {exc}")
+        return failure(message, f"{type(exc).__name__}: {exc}")
 
     def _broken(self, exc: Exception) -> bool:
         text = str(exc).lower()
@@ -318,43 +291,6 @@ class MCPServer:
         if stop is not None:
             runner._background_loop().call_soon_threadsafe(stop.set)
         self._started = None
-
-
-def to_output(result: Any) -> ToolOutput:
-    """A ``CallToolResult`` as the call's result: text for the model, images for the step
-    (and a note of each for the model), ``is_error`` as a failure."""
-    from luxx_nb.images import checked, model_note
-
-    texts: list[str] = []
-    images = []
-    for block in result.content or ():
-        kind = getattr(block, "type", "")
-        if kind == "text":
-            texts.append(block.text)
-        elif kind == "image":
-            image = checked(block.data, getattr(block, "mime_type", "") or "")
-            if isinstance(image, str):
-                texts.append(f"[{image[:1].upper()}{image[1:]}.]")
-            else:
-                images.append(image)
-                texts.append(model_note(image))
-        elif kind == "resource":
-            resource = block.resource
-            text = getattr(resource, "text", None)
-            texts.append(text if text is not None else f"[A resource: {resource.uri}]")
-        elif kind == "resource_link":
-            texts.append(f"[A resource: {block.uri}]")
-        else:
-            texts.append(f"[A {kind or 'content'} part, not shown]")
-    structured = getattr(result, "structured_content", None)
-    if not texts and structured is not None:
-        texts.append(json.dumps(structured, ensure_ascii=False))
-    text = "\n\n".join(texts)
-    if result.is_error:
-        error = text or "the tool failed and said nothing more"
-        content = json.dumps({"success": False, "error": error}, ensure_ascii=False)
-        return ToolOutput(content=content, success=False, images=tuple(images))
-    return ToolOutput(content=text, success=True, images=tuple(images))
 
 
 def _default_name(command: list[str] | None, url: str | None) -> str:
@@ -385,45 +321,6 @@ def _describe(exc: BaseException) -> str:
 
 def _is_malformed(exc: BaseException) -> bool:
     return "validation error" in str(exc).lower() or type(exc).__name__ == "ValidationError"
-
-
-def _schema_problem(schema: Any) -> str | None:
-    """Why a tool's input schema cannot be sent, or None."""
-    import jsonschema
-
-    if not isinstance(schema, dict):
-        return "is not an object"
-    if schema.get("type") != "object":
-        return f"is not of type object (it is {schema.get('type')!r})"
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "top"
-        return f"is not valid JSON Schema (at {where}: {exc.message[:200]})"
-    return None
-
-
-def _validator(schema: dict[str, Any]) -> Any:
-    import jsonschema
-
-    return jsonschema.validators.validator_for(schema)(schema)
-
-
-def _problem_lines(errors: list[Any]) -> list[str]:
-    from luxx_nb.schema import MAX_PROBLEM_CHARS, MAX_PROBLEMS
-
-    lines = []
-    for error in errors[:MAX_PROBLEMS]:
-        path = ""
-        for step in error.absolute_path:
-            path += f"[{step}]" if isinstance(step, int) else (f".{step}" if path else str(step))
-        line = f"{path or '(arguments)'}: {error.message}"
-        lines.append(
-            line if len(line) <= MAX_PROBLEM_CHARS else line[: MAX_PROBLEM_CHARS - 3] + "..."
-        )
-    if len(errors) > MAX_PROBLEMS:
-        lines.append(f"... and {len(errors) - MAX_PROBLEMS} more problems")
-    return lines
 
 
 async def _on_background(coro: Any) -> Any:

@@ -47,10 +47,10 @@ from server import (
 )
 
 from luxx_nb import Chat, MCPServer, ToolContext, capture
-from luxx_nb.namespace import namespace_tools
 from luxx_nb.render.text import TextRenderer
 from luxx_nb.render.widgets import RunWidget
 from luxx_nb.tools import Tool, invoke, make_tool
+from luxx_nb.variable_tools import namespace_tools
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "Tell me about the data."

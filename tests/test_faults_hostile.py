@@ -20,8 +20,8 @@ from test_faults import Recorder, texts_of, walk
 from test_faults_kernel import Kernel, kernel_env
 
 from luxx_nb import Chat
-from luxx_nb.namespace import namespace_tools
 from luxx_nb.tools import make_tool
+from luxx_nb.variable_tools import namespace_tools
 
 MARK = "LUXXPWN"
 PAYLOADS = (

@@ -23,7 +23,8 @@ from luxx_nb.history import (
     notebook_history,
 )
 from luxx_nb.namespace import NamespaceView
-from luxx_nb.tools import ToolContext, invoke, make_tool, namespace_tools
+from luxx_nb.tools import ToolContext, invoke, make_tool
+from luxx_nb.variable_tools import namespace_tools
 
 CELL_FILE = "/tmp/ipykernel_1/cell3.py"
 IPYTHON_FILE = "/venv/lib/python3/site-packages/IPython/core/interactiveshell.py"

@@ -20,11 +20,11 @@ import pydantic
 import pytest
 from pydantic import BaseModel, Field
 
-from luxx_nb import tools as tools_module
 from luxx_nb.errors import ToolDefinitionError
-from luxx_nb.namespace import namespace_tools
-from luxx_nb.schema import MAX_PROBLEM_CHARS, MAX_PROBLEMS
 from luxx_nb.tools import Tool, ToolContext, ToolOutput, invoke, make_tool, tool
+from luxx_nb.tools import definition as tools_module
+from luxx_nb.tools.arguments import MAX_PROBLEM_CHARS, MAX_PROBLEMS
+from luxx_nb.variable_tools import namespace_tools
 
 
 @dataclasses.dataclass

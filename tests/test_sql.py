@@ -27,9 +27,10 @@ import psutil
 import pyarrow
 import pytest
 
-from luxx_nb import capture, sql
-from luxx_nb.namespace import NamespaceView, get_variable, list_variables, namespace_tools
+from luxx_nb import capture, sql, sql_engine
+from luxx_nb.namespace import NamespaceView
 from luxx_nb.tools import ToolContext, invoke, on_cancel
+from luxx_nb.variable_tools import get_variable, list_variables, namespace_tools
 
 CROSS_JOIN = "SELECT count(*) FROM range(1000000) a, range(1000000) b WHERE a.range + b.range = 7"
 
@@ -107,12 +108,12 @@ def test_each_kind_of_table_is_queried_by_its_name(make: Any) -> None:
     table = make(sales(100))
     result = sql.run(view(t=table), "SELECT SUM(units), COUNT(*) FROM t")
     assert result["rows"] == [[sum(i % 7 for i in range(100)), 100]], result
-    assert sql.table_kind(table) is not None
+    assert sql_engine.table_kind(table) is not None
 
 
 def test_other_values_are_not_tables() -> None:
     ns = view(numbers=[1, 2], array=numpy.arange(3), frame=sales(3))
-    assert sql.table_kind([1]) is None and sql.table_kind(numpy.arange(3)) is None
+    assert sql_engine.table_kind([1]) is None and sql_engine.table_kind(numpy.arange(3)) is None
     failed = sql.run(ns, "SELECT * FROM numbers")
     assert failed["success"] is False and "does not exist" in failed["error"]
     assert "Tables you can query: frame." in failed["error"]
@@ -180,9 +181,9 @@ def test_the_engine_is_closed_and_its_configuration_locked() -> None:
         "false",
         "",
         "true",
-        str(sql.THREADS),
+        str(sql_engine.THREADS),
     ]
-    with sql.closed_connection() as con, pytest.raises(Exception, match="locked"):
+    with sql_engine.closed_connection() as con, pytest.raises(Exception, match="locked"):
         con.execute("SET memory_limit = '100GB'")
 
 
@@ -437,6 +438,6 @@ def test_a_series_is_a_one_column_table_under_its_name() -> None:
 
 
 def test_the_memory_limit_is_bounded() -> None:
-    limit = sql.CONFIG["memory_limit"]
+    limit = sql_engine.CONFIG["memory_limit"]
     assert limit.endswith("MB") and 256 <= int(limit[:-2]) <= 4096
-    assert os.cpu_count() is None or os.cpu_count() >= sql.THREADS
+    assert os.cpu_count() is None or os.cpu_count() >= sql_engine.THREADS

@@ -13,20 +13,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from luxx_nb import tools as tools_module
 from luxx_nb.errors import ToolDefinitionError
 from luxx_nb.events import tool_result_success
-from luxx_nb.namespace import NamespaceView, get_variable, list_variables
+from luxx_nb.namespace import NamespaceView
 from luxx_nb.tools import (
     Tool,
     ToolContext,
     ToolOutput,
     invoke,
     make_tool,
-    namespace_tools,
     registered_tools,
     tool,
 )
+from luxx_nb.tools import definition as tools_module
+from luxx_nb.variable_tools import get_variable, list_variables, namespace_tools
 
 
 class Unit(enum.Enum):

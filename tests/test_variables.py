@@ -21,9 +21,10 @@ from test_faults_kernel import Kernel, kernel_env
 from luxx_nb import Chat, ToolContext
 from luxx_nb.errors import VariableAccessError
 from luxx_nb.events import ToolResultStep
-from luxx_nb.namespace import COPY_LIMIT, NamespaceView, namespace_tools
+from luxx_nb.namespace import COPY_LIMIT, NamespaceView
 from luxx_nb.render.parts import ToolCallView
 from luxx_nb.tools import invoke, make_tool
+from luxx_nb.variable_tools import namespace_tools
 
 
 def notebook() -> dict[str, Any]:

@@ -1,11 +1,11 @@
-"""A tool's arguments through pydantic: the JSON schema the model sees, and its validator.
+"""A tool's parameters through pydantic: one model built from the signature, the JSON schema
+the model sees, and a result written as JSON.
 
 ``arguments_model`` builds one pydantic model from a function's parameters (each field under
 an internal name, aliased to the parameter's, so no parameter can clash with pydantic's own
-attributes); ``openai_schema`` turns its JSON schema into what OpenAI-compatible servers take
-(no titles, ``$ref`` inlined unless recursive, ``const`` as a one-value ``enum``, a nullable
-simple type as a type list); ``problems`` turns a ``ValidationError`` into one short line per
-problem with the argument's path. The docstring's descriptions come from ``docstring_parser``.
+attributes), whose validator is ``luxx_nb.tools.arguments.Arguments``; ``openai_schema`` turns
+its JSON schema into what OpenAI-compatible servers take (no titles, ``$ref`` inlined unless
+recursive, ``const`` as a one-value ``enum``, a nullable simple type as a type list).
 
 pydantic is imported here, and this module only where a tool is made: ``import luxx_nb``
 stays light (README: "Dependencies").
@@ -19,7 +19,6 @@ import datetime
 import decimal
 import enum
 import inspect
-import json
 import pathlib
 import sys
 import types
@@ -29,26 +28,14 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Union
 
-import docstring_parser
 import pydantic
 import typing_extensions
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 from pydantic.fields import FieldInfo
 
-__all__ = [
-    "Arguments",
-    "ArgumentsError",
-    "arguments_model",
-    "describe",
-    "jsonable",
-    "openai_schema",
-    "problems",
-]
+from luxx_nb.tools.arguments import Arguments
 
-MAX_PROBLEMS = 8
-"""Most problems listed in one failed call; the rest are counted."""
-MAX_PROBLEM_CHARS = 240
-"""Longest line for one problem (a long pydantic message or input is cut)."""
+__all__ = ["arguments_model", "jsonable", "openai_schema", "portable"]
 
 _SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
 _SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
@@ -65,138 +52,6 @@ _SCHEMA_ONE = (
     "unevaluatedItems",
 )
 _DROPPED = ("title", "discriminator")  # noise, or OpenAPI's rather than JSON Schema's
-
-
-class ArgumentsError(ValueError):
-    """The model's arguments do not fit the tool; ``lines`` says each problem."""
-
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__("; ".join(lines))
-        self.lines = lines
-
-
-@dataclasses.dataclass(frozen=True)
-class Arguments:
-    """Validates a call's JSON arguments into the keyword arguments of the function.
-
-    Only the arguments the model gave are passed, so the function's own defaults apply to the
-    rest (a default that JSON cannot show stays the very object).
-    """
-
-    model: type[pydantic.BaseModel]
-    names: Mapping[str, str]  # field name -> parameter name
-
-    def __call__(self, arguments: str) -> dict[str, Any]:
-        try:
-            parsed = self.model.model_validate_json(arguments, strict=True)
-        except ValidationError as exc:
-            retried = _integers_again(self.model, arguments, exc)
-            if retried is None:
-                data = json.loads(arguments)
-                raise ArgumentsError(problems(exc, data, list(self.names.values()))) from None
-            parsed = retried
-        return {self.names[f]: getattr(parsed, f) for f in parsed.model_fields_set}
-
-
-def _integers_again(
-    model: type[pydantic.BaseModel], arguments: str, exc: ValidationError
-) -> pydantic.BaseModel | None:
-    """Strict mode refuses ``4.0`` for an integer; JSON does not tell them apart, and models
-    write it: where every problem is such a number, try once more with the integers."""
-    errors = exc.errors()
-    if not all(e["type"] == "int_type" and _whole(e.get("input")) for e in errors):
-        return None
-    data = json.loads(arguments)
-    for error in errors:
-        if not _replace_at(data, error["loc"], int(error["input"])):
-            return None
-    try:
-        return model.model_validate_json(json.dumps(data), strict=True)
-    except ValidationError:
-        return None
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, float) and value.is_integer() and abs(value) < 2**53
-
-
-def _replace_at(data: Any, loc: tuple[Any, ...], value: int) -> bool:
-    """Put ``value`` where ``loc`` points in ``data``, if a number equal to it is there."""
-    steps = _data_path(data, loc)
-    if not steps:
-        return False
-    target = data
-    for step in steps[:-1]:
-        target = target[step]
-    if not _whole(target[steps[-1]]) or target[steps[-1]] != value:
-        return False
-    target[steps[-1]] = value
-    return True
-
-
-def _data_path(data: Any, loc: tuple[Any, ...], *, keep_last: bool = False) -> list[Any]:
-    """The steps of ``loc`` that walk ``data`` (keys and indexes); the others name a union's
-    member (``int``, ``Point``). ``keep_last``: the last step names what is missing."""
-    steps: list[Any] = []
-    current = data
-    for i, step in enumerate(loc):
-        is_key = isinstance(current, dict) and isinstance(step, str) and step in current
-        is_index = isinstance(current, list) and isinstance(step, int) and 0 <= step < len(current)
-        if is_key or is_index:
-            steps.append(step)
-            current = current[step]
-        elif keep_last and i == len(loc) - 1:
-            steps.append(step)
-    return steps
-
-
-def problems(exc: ValidationError, data: Any, order: list[str] | None = None) -> list[str]:
-    """One line per problem, ``path: message, got value``; problems at one path are joined
-    (a union's arms), at most ``MAX_PROBLEMS`` lines, each cut at ``MAX_PROBLEM_CHARS``."""
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for error in exc.errors(include_url=False):
-        steps = _data_path(data, error["loc"], keep_last=error["type"] == "missing")
-        grouped.setdefault(_path(steps), []).append(error)
-    lines = [_line(path, errors, order) for path, errors in grouped.items()]
-    if len(lines) > MAX_PROBLEMS:
-        more = len(lines) - MAX_PROBLEMS
-        lines = [*lines[:MAX_PROBLEMS], f"... and {more} more problem{'s' if more > 1 else ''}"]
-    return lines
-
-
-def _path(steps: list[Any]) -> str:
-    """``start.x``, ``tags[1]``."""
-    text = ""
-    for step in steps:
-        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
-    return text or "(arguments)"
-
-
-def _line(path: str, errors: list[dict[str, Any]], order: list[str] | None) -> str:
-    first = errors[0]
-    if first["type"] == "missing":
-        text = f"{path}: required, but missing"
-    elif first["type"] == "extra_forbidden":
-        known = ", ".join(order or []) or "none"
-        text = f"{path}: unknown argument (expected: {known})"
-    else:
-        messages = [first["msg"]]
-        for other in errors[1:]:
-            message = other["msg"]
-            messages.append(message.removeprefix("Input should be "))
-        text = f"{path}: {' or '.join(dict.fromkeys(messages))}, got {_show(first.get('input'))}"
-    return text if len(text) <= MAX_PROBLEM_CHARS else text[: MAX_PROBLEM_CHARS - 3] + "..."
-
-
-def _show(value: Any) -> str:
-    try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-# -- building the model ----------------------------------------------------------------------
 
 
 def arguments_model(
@@ -365,9 +220,6 @@ def _check_keys(schema: Any) -> None:
         raise TypeError("the arguments' schema is not an object")
 
 
-# -- the schema the model sees ---------------------------------------------------------------
-
-
 def openai_schema(raw: dict[str, Any]) -> dict[str, Any]:
     """pydantic's JSON schema, trimmed and inlined for OpenAI-compatible servers."""
     raw = copy.deepcopy(raw)
@@ -428,49 +280,6 @@ def _simplify(node: dict[str, Any]) -> dict[str, Any]:
             node = {**merged, **node}
     return node
 
-
-# -- docstrings ------------------------------------------------------------------------------
-
-
-def describe(doc: str, names: list[str]) -> tuple[str, dict[str, str]]:
-    """The docstring's first paragraph, and a description per parameter: Google, NumPy and
-    Sphinx styles through ``docstring_parser``, and plain ``name: text`` lines."""
-    try:
-        parsed = docstring_parser.parse(doc)
-    except docstring_parser.ParseError:
-        parsed = docstring_parser.parse(doc.split("\n\n", 1)[0])
-    summary = parsed.short_description or ""
-    if parsed.long_description and not parsed.blank_after_short_description:
-        summary = f"{summary} {parsed.long_description.split(chr(10) * 2, 1)[0]}"
-    described = {
-        p.arg_name.lstrip("*"): " ".join(p.description.split())
-        for p in parsed.params
-        if p.description and p.arg_name.lstrip("*") in names
-    }
-    if parsed.long_description:
-        for name, text in _plain_lines(parsed.long_description, names).items():
-            described.setdefault(name, text)
-    return " ".join(summary.split()), described
-
-
-def _plain_lines(text: str, names: list[str]) -> dict[str, str]:
-    """``name: text`` lines, read as the arguments section of a Google docstring would be."""
-    found: dict[str, str] = {}
-    for paragraph in text.split("\n\n"):
-        block = "\n".join("    " + line for line in paragraph.splitlines())
-        try:
-            parsed = docstring_parser.parse(
-                f"Summary.\n\nArgs:\n{block}", docstring_parser.Style.GOOGLE
-            )
-        except docstring_parser.ParseError:
-            continue
-        for param in parsed.params:
-            if param.arg_name in names and param.description:
-                found.setdefault(param.arg_name, " ".join(param.description.split()))
-    return found
-
-
-# -- results ---------------------------------------------------------------------------------
 
 _JSONABLE = (
     datetime.date,
