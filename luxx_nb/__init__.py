@@ -23,7 +23,7 @@ from .mcp_tools import MCPServer, MCPServerError
 from .tools import Tool, ToolContext, registered_tools, tool
 
 if TYPE_CHECKING:
-    from .render.widgets import ChatView
+    from .render.live.tree import ChatView
 
 __all__ = [
     "Chat",
@@ -54,7 +54,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> Any:
     if name == "ChatView":  # ipywidgets is imported only when a view is asked for
-        from .render.widgets import ChatView
+        from .render.live.tree import ChatView
 
         return ChatView
     raise AttributeError(f"module 'luxx_nb' has no attribute {name!r}")

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from .history import NotebookHistory
     from .namespace import NamespaceView
+    from .render.protocol import Publishes, Renderer
 
 __all__ = ["ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "Chat", "Endpoint", "Reply", "resolve_endpoint"]
 
@@ -131,6 +132,9 @@ def _is_anthropic(base_url: str) -> bool:
 
 class Chat:
     """A conversation with an OpenAI-compatible model, with tools, that remembers."""
+
+    name: str | None = None
+    """The conversation's name (``%%luxx --chat NAME``), saved with each run shown inline."""
 
     def __init__(
         self,
@@ -276,7 +280,7 @@ class Chat:
 
     def send(self, prompt: str, *, display: bool | None = None) -> Reply:
         """Ask, wait for the whole answer, return it. Works inside a running notebook cell."""
-        renderers = self._renderers(display)
+        renderers, publishing = self._renderers(display)
         try:
             return run_sync(self._collect(prompt, renderers))
         except KeyboardInterrupt:
@@ -284,15 +288,15 @@ class Chat:
             # one that walks through the waiting machinery. It still stops "Run All".
             raise KeyboardInterrupt(INTERRUPTED_MESSAGE) from None
         finally:
-            _call([r for r in renderers if hasattr(r, "publish")], "publish")
+            _call(publishing, "publish")
 
     async def asend(self, prompt: str, *, display: bool | None = None) -> Reply:
         """The same as ``send``, for async code."""
-        renderers = self._renderers(display)
+        renderers, publishing = self._renderers(display)
         try:
             return await self._collect(prompt, renderers)
         finally:
-            _call([r for r in renderers if hasattr(r, "publish")], "publish")
+            _call(publishing, "publish")
 
     async def stream(self, prompt: str, *, include_status: bool = False) -> AsyncIterator[Event]:
         """The events of one turn, as the original service sent them (plus status if asked)."""
@@ -505,19 +509,27 @@ class Chat:
             model=self.model,
         )
 
-    def _renderers(self, display: bool | None) -> list[Any]:
-        """The views of this run: attached ChatViews, else an inline one in a notebook."""
+    def _renderers(self, display: bool | None) -> tuple[list[Renderer], list[Publishes]]:
+        """The views of this run (attached ChatViews, else an inline one in a notebook), and
+        those of them that publish a snapshot when the run is over."""
         local = self.endpoint.local
         renderers = [view.open_run(model=self.model, local=local) for view in self._views]
+        publishing: list[Publishes] = []
         if display or (display is None and not renderers):
-            from .render.live import inline_renderer
+            from .render.live.inline import InlineRun, inline_renderer
 
             renderer = inline_renderer(
-                model=self.model, local=local, force=bool(display), history=self.history
+                model=self.model,
+                local=local,
+                force=bool(display),
+                chat=self.name,
+                history=self.history,
             )
             if renderer is not None:
                 renderers.append(renderer)
-        return renderers
+            if isinstance(renderer, InlineRun):
+                publishing.append(renderer)
+        return renderers, publishing
 
 
 def _check_key(key: str | None) -> None:

@@ -24,7 +24,6 @@ from .errors import redact_url
 from .history import NO_ERROR, NotebookHistory, Redactor
 from .mcp_tools import MCPServer
 from .namespace import NamespaceView
-from .render.live import recording
 from .tools import Tool, registered_tools
 from .transcript import read_conversations
 from .variable_tools import namespace_tools
@@ -195,8 +194,7 @@ class LuxxMagics(Magics):
             history = self._notebook_history(NamespaceView(namespace, deny=hidden), key)
             prompt = interpolate(prompt, namespace, hidden, history)
         chat.notebook_history = self._notebook_history(chat.namespace, key)  # for the tools
-        with recording(args.chat, chat.history):
-            chat.send(prompt)
+        chat.send(prompt)
 
     def _notebook_history(self, view: NamespaceView | None, key: str | None) -> NotebookHistory:
         """The cells run before this one and the last error, hiding what ``view`` hides."""
@@ -221,6 +219,7 @@ class LuxxMagics(Magics):
     def _chat(self, args: Any) -> Chat:
         if args.new or args.chat not in self.chats:
             self.chats[args.chat] = Chat(namespace=self.shell.user_ns, variable_tools=False)
+            self.chats[args.chat].name = args.chat
         return self.chats[args.chat]
 
     def _configure(self, chat: Chat, args: Any) -> None:
@@ -453,6 +452,7 @@ class LuxxMagics(Magics):
             chat = self.chats.get(name)
             if chat is None:
                 chat = self.chats[name] = Chat(namespace=self.shell.user_ns, variable_tools=False)
+                chat.name = name
             chat.reset()
             chat.history.extend(messages)
             asked = sum(1 for m in messages if m.get("role") == "user")

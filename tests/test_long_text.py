@@ -9,7 +9,7 @@ import pytest
 
 from luxx_nb import transcript
 from luxx_nb.events import TextBuffer
-from luxx_nb.render.stream import BlockStore
+from luxx_nb.render.live.stream import BlockStore
 
 
 def fragments(count: int, seed: int = 3) -> list[str]:

@@ -26,7 +26,7 @@ from server import LLMServer, text_stream, tool_call_stream
 
 import luxx_nb
 from luxx_nb import Chat, MCPServer
-from luxx_nb.render.html import HtmlRenderer
+from luxx_nb.render.saved.snapshot import HtmlRenderer
 
 TESTS = Path(__file__).resolve().parent
 FAKE = str(TESTS / "mcp_fake.py")
@@ -141,7 +141,7 @@ def test_images_show_in_the_step_and_only_checked_ones(llm_server: LLMServer) ->
             tag,
         ), tag
     assert "svg" not in snapshot.lower() and "onload" not in snapshot
-    from luxx_nb.render.parts import ToolCallView
+    from luxx_nb.render.live.parts import ToolCallView
 
     call = next(s for s in reply.steps if s.type == "tool_call")
     live = ToolCallView(call, result)._html.value  # the live widget's markup

@@ -6,8 +6,8 @@ import json
 from html.parser import HTMLParser
 
 from luxx_nb.events import StepEvent, ToolCallStep, ToolResultStep
-from luxx_nb.render.html import HtmlRenderer
-from luxx_nb.render.parts import ToolCallView
+from luxx_nb.render.saved.snapshot import HtmlRenderer
+from luxx_nb.render.live.parts import ToolCallView
 from luxx_nb.render.query import SHOWN_ROWS, query_arguments_html, query_result_html
 
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"

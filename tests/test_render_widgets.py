@@ -31,9 +31,9 @@ from luxx_nb.events import (
 from luxx_nb.render import ChatView, Renderer, RunWidget, render_markdown
 from luxx_nb.render.demo import ANSWER, growing, replay, sample_events
 from luxx_nb.render.formatting import call_title
-from luxx_nb.render.parts import ErrorView, ToolCallView
-from luxx_nb.render.stream import StreamWidget, common_prefix_length, utf16_length
-from luxx_nb.render.widgets import FLUSH_INTERVAL, WARMUP_INTERVAL
+from luxx_nb.render.live.parts import ErrorView, ToolCallView
+from luxx_nb.render.live.stream import StreamWidget, common_prefix_length, utf16_length
+from luxx_nb.render.live.tree import FLUSH_INTERVAL, WARMUP_INTERVAL
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from harness import max_per_second  # the benchmark's own window count

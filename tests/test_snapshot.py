@@ -27,8 +27,8 @@ from luxx_nb.events import (
     ToolResultStep,
 )
 from luxx_nb.render.demo import growing, replay, sample_events
-from luxx_nb.render.html import SHOWN_CHARS, HtmlRenderer
-from luxx_nb.render.live import TRANSCRIPT_KEY
+from luxx_nb.render.saved.snapshot import SHOWN_CHARS, HtmlRenderer
+from luxx_nb.render.live.inline import TRANSCRIPT_KEY
 from luxx_nb.render.protocol import Renderer
 from luxx_nb.transcript import read_conversations
 
@@ -336,7 +336,7 @@ def test_an_interrupted_or_failed_run_ends_in_its_snapshot_too(llm_server):
 
 def test_snapshot_shows_what_a_tool_printed_and_the_variables_it_read():
     from luxx_nb.events import StepEvent, ToolCallStep, ToolResultStep
-    from luxx_nb.render.html import HtmlRenderer
+    from luxx_nb.render.saved.snapshot import HtmlRenderer
 
     view = HtmlRenderer()
     view.start(model="m")

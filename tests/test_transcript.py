@@ -20,7 +20,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from luxx_nb.render.live import EXCERPT_HEAD, EXCERPT_TAIL, Excerpt
+from luxx_nb.render.live.inline import EXCERPT_HEAD, EXCERPT_TAIL, Excerpt
 from luxx_nb.transcript import KEY, PACK_ABOVE, dump, load, read_conversations
 
 # ---------------------------------------------------------------------------------------------

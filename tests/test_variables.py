@@ -22,7 +22,7 @@ from luxx_nb import Chat, ToolContext
 from luxx_nb.errors import VariableAccessError
 from luxx_nb.events import ToolResultStep
 from luxx_nb.namespace import COPY_LIMIT, NamespaceView
-from luxx_nb.render.parts import ToolCallView
+from luxx_nb.render.live.parts import ToolCallView
 from luxx_nb.tools import invoke, make_tool
 from luxx_nb.variable_tools import namespace_tools
 

@@ -1,4 +1,5 @@
-"""Views of a run: a live widget tree for notebooks, plain text for terminals.
+"""Views of a run, each reading one state of it (``state``): live widgets (``live/``), the
+saved HTML snapshot (``saved/``), plain text (``text``); the front end's code in ``frontend/``.
 
 The widget names load ipywidgets and anywidget only when first used, so the Markdown and
 text renderers work where no notebook stack is installed; ``render_markdown`` loads
@@ -9,21 +10,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from luxx_nb.render.protocol import Renderer
+from luxx_nb.render.protocol import Publishes, Renderer
 from luxx_nb.render.text import TextRenderer
 
 if TYPE_CHECKING:
+    from luxx_nb.render.live.tree import ChatView, RunWidget
     from luxx_nb.render.markdown import render_markdown
-    from luxx_nb.render.widgets import ChatView, RunWidget
 
-__all__ = ["ChatView", "Renderer", "RunWidget", "TextRenderer", "render_markdown"]
+__all__ = ["ChatView", "Publishes", "Renderer", "RunWidget", "TextRenderer", "render_markdown"]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("ChatView", "RunWidget"):
-        from luxx_nb.render import widgets
+        from luxx_nb.render.live import tree
 
-        return getattr(widgets, name)
+        return getattr(tree, name)
     if name == "render_markdown":
         from luxx_nb.render.markdown import render_markdown
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from luxx_nb.events import ToolCallStep, ToolResultStep
 
 STATE_LABELS = {
     "idle": "ready",
@@ -25,6 +29,7 @@ __all__ = [
     "pretty_json",
     "shorten",
     "thought_label",
+    "tool_title",
     "variables_note",
 ]
 
@@ -48,6 +53,16 @@ def call_title(name: str, arguments: str, limit: int = 60) -> str:
     else:
         inner = arguments
     return shorten(f"{name}({inner})", limit)
+
+
+def tool_title(call: ToolCallStep | None, result: ToolResultStep | None, name: str) -> str:
+    """``✓ get_weather(city="Paris") · read: df``: a tool call's one line, as plain text."""
+    title = call_title(call.name, call.arguments) if call is not None else name
+    if result is None:
+        return title
+    read = variables_note(result.variables)
+    mark = "✓" if result.success else "✗"
+    return f"{mark} {title}" + (f" · {read}" if read else "")
 
 
 def pretty_json(text: str) -> str:

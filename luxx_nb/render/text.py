@@ -2,7 +2,8 @@
 
 Text streams as it comes; thinking is a prefixed block; tools and errors get one line each;
 a status line closes the run. Colors only when the stream is a terminal, so captured output
-and nbconvert text stay free of ANSI escapes.
+and nbconvert text stay free of ANSI escapes. The run's numbers (time, tokens with their
+fallback, the estimate) come from its state (``render/state.py``), as in the other views.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import time
 from typing import TextIO
 
 from luxx_nb.events import (
-    DoneEvent,
     ErrorEvent,
     Event,
     StatusEvent,
@@ -24,6 +24,7 @@ from luxx_nb.events import (
     ToolResultStep,
 )
 from luxx_nb.render.formatting import call_title, first_lines
+from luxx_nb.render.state import Change, RunState, ToolCall
 
 __all__ = ["TextRenderer"]
 
@@ -40,60 +41,58 @@ class TextRenderer:
     def __init__(self, stream: TextIO | None = None, *, color: bool | None = None) -> None:
         self._stream = stream
         self._color = color
-        self.model = ""
-        self._started = time.monotonic()
+        self.run_state = RunState()
+        self._created = time.monotonic()  # the clock of a run finished without a start
         self._step: int | None = None
         self._kind = ""
         self._at_line_start = True
-        self._chars = 0
-        self._tokens: int | None = None
-        self._errors = 0
-        self._tools: dict[str, str] = {}
 
     @property
     def stream(self) -> TextIO:
         return self._stream if self._stream is not None else sys.stdout
 
+    @property
+    def model(self) -> str:
+        return self.run_state.model
+
     def start(self, *, model: str, local: bool = False) -> None:
-        self.model, self._started = model, time.monotonic()
+        self.run_state.start(model=model, local=local)
         if local:
             self._line("(answer from a tiny local model running on this machine)", _DIM)
 
     def handle(self, event: Event) -> None:
+        change = self.run_state.apply(event)
         if isinstance(event, StepEvent):
-            self._on_step(event)
+            self._on_step(event, change)
         elif isinstance(event, ErrorEvent):
             self._line(f"Error: {event.message}", _RED)
-            self._errors += 1
-        elif isinstance(event, DoneEvent):
-            usage = event.usage
-            self._tokens = usage.completion_tokens or usage.total_tokens or event.token_count
         elif isinstance(event, StatusEvent) and event.state == "retrying":
             self._line(f"… retrying {event.detail}".rstrip(), _DIM)
         elif isinstance(event, StatusEvent) and event.state in ("window", "notice"):
             self._line(f"… {event.detail}", _DIM)
 
     def finish(self, state: str, message: str | None = None, detail: str | None = None) -> None:
-        if state == "error" and message and not self._errors:
+        run = self.run_state
+        change = run.finish(state, message, detail)
+        if change.new:  # an error no event reported
             self._line(f"Error: {message}", _RED)
-        elapsed = time.monotonic() - self._started
-        tokens = f"{self._tokens:,} tokens" if self._tokens else f"~{self._chars // 4:,} tokens"
-        parts = [self.model or "luxx", state, f"{elapsed:.1f} s", tokens]
+        elapsed = run.elapsed()
+        if elapsed is None:
+            elapsed = time.monotonic() - self._created
+        tokens = f"{run.tokens:,} tokens" if run.tokens else f"~{run.estimate:,} tokens"
+        parts = [run.model or "luxx", state, f"{elapsed:.1f} s", tokens]
         self._line(" · ".join(parts), _DIM)
 
-    def _on_step(self, event: StepEvent) -> None:
+    def _on_step(self, event: StepEvent, change: Change) -> None:
         step = event.step
         if isinstance(step, (ThinkingStep, TextStep)):
             if step.index != self._step:
                 self._begin(step.index, step.type)
-            self._chars += len(event.delta)
             self._write_growing(event.delta)
         elif isinstance(step, ToolCallStep):
-            self._tools[step.id] = step.name
-            self._chars += len(step.arguments)
             self._line(f"→ {call_title(step.name, step.arguments, limit=120)}")
         elif isinstance(step, ToolResultStep):
-            name = self._tools.get(step.id_ref, step.name)
+            name = change.item.name if isinstance(change.item, ToolCall) else step.name
             lines = first_lines(step.content) or ["(empty)"]
             mark, color = ("✓", _GREEN) if step.success else ("✗", _RED)
             self._line(

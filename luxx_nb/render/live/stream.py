@@ -1,4 +1,4 @@
-"""A widget for Markdown that grows, sending only what changed.
+"""The live streaming-text widget: Markdown that grows, sending only what changed.
 
 Re-sending a whole HTML value per fragment makes the bytes on IOPub grow with the square of
 the answer (FIELD-NOTES: 534x for 20 KB). This widget keeps the rendered state in the kernel
@@ -26,7 +26,7 @@ from luxx_nb.render.markdown import CODE_CSS, IncrementalMarkdown, Update
 
 __all__ = ["StreamCode", "StreamWidget", "common_prefix_length", "stream_code", "utf16_length"]
 
-_STATIC = resources.files("luxx_nb.render").joinpath("static")
+_FRONTEND = resources.files("luxx_nb.render").joinpath("frontend")
 
 SAVED_STATE_LIMIT = 4_000
 """Characters of HTML up to which a step's final HTML is sent for saved widget state.
@@ -124,8 +124,8 @@ class StreamCode(anywidget.AnyWidget):
     6 KB on IOPub; here they travel once per kernel, and the page imports them once.
     """
 
-    _esm = _compact(_STATIC.joinpath("stream.js").read_text(encoding="utf-8"))
-    _css = _compact(_STATIC.joinpath("stream.css").read_text(encoding="utf-8") + CODE_CSS)
+    _esm = _compact(_FRONTEND.joinpath("stream.js").read_text(encoding="utf-8"))
+    _css = _compact(_FRONTEND.joinpath("stream.css").read_text(encoding="utf-8") + CODE_CSS)
 
 
 _code: list[StreamCode] = []
@@ -141,7 +141,7 @@ def stream_code() -> StreamCode:
 class StreamWidget(anywidget.AnyWidget):
     """Markdown text or thinking that streams in; ``kind="thinking"`` sits in a ``<details>``."""
 
-    _esm = _compact(_STATIC.joinpath("loader.js").read_text(encoding="utf-8"))
+    _esm = _compact(_FRONTEND.joinpath("loader.js").read_text(encoding="utf-8"))
 
     code = traitlets.Instance(
         StreamCode, help="The shared model that holds the view's code and stylesheet."

@@ -1,21 +1,16 @@
-"""Which view a run gets when nobody chose one: widgets in a kernel, text in a terminal.
+"""The inline view: a run in the cell's own output, live while it streams, saved once over.
 
-In a kernel the run is live widgets while it streams, and a static snapshot once it ends:
-HTML, a plain-text excerpt, and the run as data in the output's metadata, which ``%luxx
-resume`` reads back (``luxx_nb.transcript``). Nothing is imported unless IPython is already
-running, so a plain script that calls ``Chat.send`` gets no output and pays for no widget
-import.
+Which view a run gets when nobody chose one: widgets in a kernel, text in a terminal. In a
+kernel the run is live widgets while it streams, and a static snapshot once it ends: HTML, a
+plain-text excerpt, and the run as data in the output's metadata, which ``%luxx resume``
+reads back (``luxx_nb.transcript``). Nothing is imported unless IPython is already running,
+so a plain script that calls ``Chat.send`` gets no output and pays for no widget import.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
-import json
 import sys
-from collections.abc import Iterator
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from luxx_nb import transcript
@@ -23,15 +18,13 @@ from luxx_nb.events import Event
 from luxx_nb.render.text import TextRenderer
 
 if TYPE_CHECKING:
-    from luxx_nb.render.html import HtmlRenderer
+    from luxx_nb.render.saved.snapshot import HtmlRenderer
 
 __all__ = [
     "TRANSCRIPT_KEY",
     "Excerpt",
     "InlineRun",
-    "Recording",
     "inline_renderer",
-    "recording",
     "shell_kind",
 ]
 
@@ -111,31 +104,6 @@ class Excerpt(io.TextIOBase):
         return "".join(self._head) + gap + tail
 
 
-@dataclass(frozen=True)
-class Recording:
-    """Which conversation a run belongs to: its name and its live message list."""
-
-    chat: str
-    history: list[dict[str, Any]]
-
-
-_recording: ContextVar[Recording | None] = ContextVar("luxx_recording", default=None)
-
-
-@contextlib.contextmanager
-def recording(chat: str, history: list[dict[str, Any]]) -> Iterator[None]:
-    """Runs shown inline in this block store the messages they add to ``history``.
-
-    ``Chat`` builds its inline view without saying which conversation it serves, so the
-    front door that knows (``%%luxx``) says it here.
-    """
-    token = _recording.set(Recording(chat, history))
-    try:
-        yield
-    finally:
-        _recording.reset(token)
-
-
 class InlineRun:
     """A run shown in the cell's output: the live widget tree, then a static snapshot.
 
@@ -159,18 +127,16 @@ class InlineRun:
         chat: str | None = None,
         history: list[dict[str, Any]] | None = None,
     ) -> None:
+        """``chat``: the conversation's name, saved with the run for ``%luxx resume``."""
         from IPython.display import display
 
-        from .html import HtmlRenderer
-        from .widgets import RunWidget
+        from luxx_nb.render.live.tree import RunWidget
+        from luxx_nb.render.saved.snapshot import HtmlRenderer
 
         self.widget = RunWidget(model=model, local=local, saved_state=False)  # replaced at the end
-        self.snapshot: HtmlRenderer = HtmlRenderer(rendered=self.widget.take_step_html)
+        self.snapshot: HtmlRenderer = HtmlRenderer()
         self._excerpt = Excerpt()
         self._text = TextRenderer(self._excerpt, color=False)
-        ambient = _recording.get()
-        if ambient is not None and (history is None or history is ambient.history):
-            chat, history = chat or ambient.chat, ambient.history
         self._chat = chat
         self._history = history
         self._first = len(history) if history is not None else 0
@@ -208,17 +174,21 @@ class InlineRun:
 
     def publish(self) -> None:
         """Swap the widgets for the snapshot; on the cell's thread, so it lands in that cell."""
+        from luxx_nb.render.live.iopub import send_update_display
+        from luxx_nb.render.live.parts import close_tree
+
         if self._handle is None:
             return
         if self.snapshot.chars >= TRIM_ABOVE:
             _trim_heap()
         metadata = {TRANSCRIPT_KEY: self.transcript()}
         text = self._excerpt.getvalue().rstrip("\n") or repr(self.widget)
-        html = self.snapshot.pieces()  # hands over the widgets' HTML: the page drops it next
-        if not _send_update(self._handle.display_id, html, text, metadata):
+        # The widgets' HTML of each step, handed over: the page drops the widgets next.
+        html = self.snapshot.pieces(self.widget.take_rendered())
+        if not send_update_display(self._handle.display_id, html, text, metadata):
             bundle = {"text/html": "".join(html), "text/plain": text}
             self._handle.update(bundle, metadata=metadata, raw=True)
-        _close_tree(self.widget)
+        close_tree(self.widget)
 
 
 TRIM_ABOVE = 1_000_000
@@ -245,55 +215,6 @@ def _trim_heap() -> None:
     trim(0)
 
 
-def _send_update(display_id: str, html: Iterator[str], text: str, metadata: dict[str, Any]) -> bool:
-    """Send ``update_display_data`` as ipykernel would, but with its JSON written in pieces.
-
-    ipykernel serializes a display's content with one ``json.dumps`` then ``encode``: for a
-    10 MB answer that is, beside the HTML itself, the escaped string, the joined JSON and its
-    bytes, all at once (measured: 30 MB of Python objects for a 6 MB snapshot). Written
-    piece by piece into one buffer, the content costs its bytes once, and the HTML blocks
-    are let go of as they are written. False where this cannot be done exactly as ipykernel
-    does (not an ipykernel, another packer, or an ``Output`` widget capturing displays): the
-    caller then takes IPython's own path. Once sent, ``metadata`` has been emptied.
-    """
-    from IPython import get_ipython
-
-    publisher = getattr(get_ipython(), "display_pub", None)
-    session = getattr(publisher, "session", None)
-    socket = getattr(publisher, "pub_socket", None)
-    if session is None or socket is None or getattr(session, "packer", "") != "json":
-        return False
-    if getattr(publisher, "_hooks", None):  # an Output widget captures displays through hooks
-        return False
-    buffer = io.BytesIO()
-    write = buffer.write
-    write(b'{"metadata":')
-    for chunk in transcript.json_chunks(metadata):
-        write(chunk.encode("utf-8", "replace"))
-    metadata.clear()  # written: the packed transcript is let go of before the HTML grows
-    write(b',"data":{"text/html":"')
-    for piece in html:
-        for chunk in transcript.json_string_body(piece):
-            write(chunk.encode("utf-8", "replace"))
-    write(b'","text/plain":')
-    write(json.dumps(text, ensure_ascii=False).encode("utf-8", "replace"))
-    write(b'},"transient":')
-    write(json.dumps({"display_id": display_id}).encode())
-    write(b"}")
-    sys.stdout.flush()  # what the cell printed before goes first, as ipykernel does
-    sys.stderr.flush()
-    message = session.msg("update_display_data", buffer.getvalue(), parent=publisher.parent_header)
-    session.send(socket, message, ident=publisher.topic)
-    return True
-
-
-def _close_tree(widget: Any) -> None:
-    """Close a widget and its descendants: the page and the kernel both let go of them."""
-    for child in getattr(widget, "children", ()):
-        _close_tree(child)
-    widget.close()
-
-
 def inline_renderer(
     *,
     model: str,
@@ -301,11 +222,13 @@ def inline_renderer(
     force: bool = False,
     chat: str | None = None,
     history: list[dict[str, Any]] | None = None,
-) -> Any:
+) -> InlineRun | TextRenderer | None:
     """A renderer shown in the current cell's output, or None where there is nowhere to show.
 
     Must be called on the thread that runs the cell, so the display lands in that cell.
-    ``history`` (the conversation's message list) lets the snapshot save this run's messages.
+    ``chat`` (the conversation's name) and ``history`` (its message list) let the snapshot
+    save this run's messages for ``%luxx resume``. An ``InlineRun`` is published by the
+    chat when the run is over (``Publishes``).
     """
     kind = shell_kind()
     if kind == "kernel":

@@ -1,8 +1,7 @@
-"""The small parts of a run: a tool call with its result, an error, the status line.
+"""The small widgets of a live run: a tool call with its result, an error, shared parts.
 
-Every string here comes from a model, a tool or a variable, and an ipywidgets ``HTML`` value
-is set as innerHTML (FIELD-NOTES: ``<img onerror>`` runs), so each one is escaped before it
-is placed in markup. Accordion titles are plain text in the page and need no escaping.
+Their markup comes from ``render/markup.py``, escaped, as the saved snapshot's does;
+accordion titles are plain text in the page and need no escaping.
 
 Every widget opens with a message of its own on IOPub, and so does each default ``Layout``
 and ``HTMLStyle`` it would make: these parts share one of each (``shared_layout``,
@@ -15,41 +14,24 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from html import escape
 from typing import Any
 
 import ipywidgets
 from ipywidgets.widgets.widget_string import HTMLStyle
 
 from luxx_nb.events import ToolCallStep, ToolResultStep
-from luxx_nb.images import img_html
-from luxx_nb.render.formatting import call_title, pretty_json, variables_note
-from luxx_nb.render.query import query_arguments_html, query_error, query_result_html
-from luxx_nb.render.status import status_html
+from luxx_nb.render.formatting import tool_title
+from luxx_nb.render.markup import PRE, SCROLL, error_line, pre, tool_body
 
 __all__ = [
     "ErrorView",
     "ToolCallView",
+    "close_tree",
     "holding",
     "html_part",
     "shared_html_style",
     "shared_layout",
-    "status_html",
-    "variables_note",
 ]
-
-SHOWN_RESULT_CHARS = 20_000
-"""Longer results are cut in the view: the page needs a preview, not a megabyte of repr."""
-
-_PRE = (
-    "margin:2px 0 6px;padding:6px 8px;white-space:pre-wrap;overflow-wrap:anywhere;"
-    "font-family:var(--jp-code-font-family,monospace);font-size:var(--jp-code-font-size,13px);"
-    "background:var(--jp-layout-color2,#f5f5f5);border-radius:2px;"
-)
-_SCROLL = "max-height:20em;overflow:auto;"
-_LABEL = "font-size:12px;color:var(--jp-ui-font-color2,#616161);"
-_OK = "color:var(--jp-success-color1,#388e3c);"
-_FAIL = "color:var(--jp-error-color1,#d32f2f);"
 
 _shared: dict[str, ipywidgets.Widget] = {}
 
@@ -88,52 +70,22 @@ def holding(*widgets: ipywidgets.Widget) -> Iterator[None]:
         yield
 
 
-def _pre(text: str, style: str = "") -> str:
-    if len(text) > SHOWN_RESULT_CHARS:
-        more = len(text) - SHOWN_RESULT_CHARS
-        text = f"{text[:SHOWN_RESULT_CHARS]}\n… ({more:,} more characters not shown)"
-    return f'<pre style="{_PRE}{style}">{escape(text)}</pre>'
+def close_tree(widget: ipywidgets.Widget) -> None:
+    """Close a widget and its descendants: the page and the kernel both let go of them."""
+    for child in getattr(widget, "children", ()):
+        close_tree(child)
+    widget.close()
 
 
 def _collapsed(title: str, text: str) -> ipywidgets.Accordion:
-    body = html_part(_pre(text, _SCROLL))
+    body = html_part(pre(text, PRE + SCROLL))
     return ipywidgets.Accordion(
         children=(body,), titles=(title,), selected_index=None, layout=shared_layout()
     )
 
 
-def _call_html(call: ToolCallStep | None, result: ToolResultStep | None) -> str:
-    """The body of a tool call: arguments, then the result, what it printed, what it read."""
-    parts = []
-    sql = call is not None and call.name == "query"
-    if call is not None:
-        arguments = sql and query_arguments_html(call.arguments, _PRE + _SCROLL)
-        arguments = arguments or _pre(pretty_json(call.arguments or "{}"))
-        parts.append(f'<div style="{_LABEL}">{"SQL" if sql else "arguments"}</div>{arguments}')
-    if result is not None:
-        mark, color = ("✓", _OK) if result.success else ("✗", _FAIL)
-        word = "result" if result.success else "failed"
-        shown = _query_result(result) if sql else None
-        parts.append(
-            f'<div style="{_LABEL}"><span style="{color}">{mark}</span> {word}</div>'
-            f"{shown or _pre(result.content, _SCROLL)}"
-        )
-        if result.images:
-            parts.append("".join(img_html(image) for image in result.images))
-        if result.output:
-            parts.append(f'<div style="{_LABEL}">printed</div>{_pre(result.output, _SCROLL)}')
-        if result.variables:
-            names = escape(", ".join(result.variables))
-            parts.append(f'<div style="{_LABEL}">variables read: {names}</div>')
-    return "".join(parts)
-
-
-def _query_result(result: ToolResultStep) -> str | None:
-    """A ``query`` result as a table, or its failure as DuckDB's message."""
-    if result.success:
-        return query_result_html(result.content)
-    error = query_error(result.content)
-    return None if error is None else _pre(error, _SCROLL)
+def _body(call: ToolCallStep | None, result: ToolResultStep | None) -> str:
+    return tool_body(call, result, plain=PRE, scroll=PRE + SCROLL)
 
 
 class ToolCallView(ipywidgets.Accordion):
@@ -152,9 +104,8 @@ class ToolCallView(ipywidgets.Accordion):
     ) -> None:
         self._call, self._result, self._name = call, result, name
         self.call_id = call.id if call is not None else ""
-        self._title = self._call_title()
         self._traceback = self._traceback_view()
-        self._html = html_part(_call_html(call, result))
+        self._html = html_part(_body(call, result))
         self._body = ipywidgets.VBox(children=self._parts(), layout=shared_layout())
         super().__init__(
             children=(self._body,),
@@ -169,27 +120,17 @@ class ToolCallView(ipywidgets.Accordion):
         """The call, the result or both, as one message per widget that changed."""
         if call is not None:
             self._call, self.call_id = call, call.id
-            self._title = self._call_title()
         if result is not None:
             self._result = result
             if self._traceback is None:
                 self._traceback = self._traceback_view()
         with holding(self, self._html, self._body):
             self.titles = (self._full_title(),)  # traitlets sends only what changed
-            self._html.value = _call_html(self._call, self._result)
+            self._html.value = _body(self._call, self._result)
             self._body.children = self._parts()
 
-    def _call_title(self) -> str:
-        call = self._call
-        return call_title(call.name, call.arguments) if call is not None else self._name
-
     def _full_title(self) -> str:
-        result = self._result
-        if result is None:
-            return self._title
-        read = variables_note(result.variables)
-        mark = "✓" if result.success else "✗"
-        return f"{mark} {self._title}" + (f" · {read}" if read else "")
+        return tool_title(self._call, self._result, self._name)
 
     def _traceback_view(self) -> ipywidgets.Accordion | None:
         result = self._result
@@ -201,16 +142,14 @@ class ToolCallView(ipywidgets.Accordion):
         return (self._html,) if self._traceback is None else (self._html, self._traceback)
 
     def __repr__(self) -> str:
-        return f"<luxx tool call: {self._title}>"
+        return f"<luxx tool call: {tool_title(self._call, None, self._name)}>"
 
 
 class ErrorView(ipywidgets.VBox):
     """A failed turn: the message in view, the detail one click away."""
 
     def __init__(self, message: str, detail: str | None = None) -> None:
-        line = html_part(
-            f'<div style="{_FAIL}padding:4px 0;"><b>Error:</b> {escape(message)}</div>'
-        )
+        line = html_part(error_line(message))
         children: tuple[ipywidgets.Widget, ...] = (line,)
         if detail:
             children = (line, _collapsed("details", detail))

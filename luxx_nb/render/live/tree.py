@@ -1,0 +1,336 @@
+"""The live widget tree of a run, and a view that collects the runs of one chat.
+
+``RunWidget`` is a ``Renderer``: it folds events into a ``RunState`` (``render/state.py``)
+and shows that state as widgets; it never calls a provider or runs a tool. Fragments and
+tool steps are buffered and flushed at most 30 times a second (a new step's first fragment
+at once, or one flush interval after the last flush), because a per-token update floods
+IOPub and jupyter_server drops output above about 1,000 messages a second (FIELD-NOTES).
+Each flush changes its widgets inside ``hold_sync``: one message per changed widget, and a
+tool call that arrives with its result between two flushes opens its widgets with their
+final state, with no update after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets
+
+from luxx_nb.events import Event, StepEvent, ToolCallStep
+from luxx_nb.render.live.parts import (
+    ErrorView,
+    ToolCallView,
+    close_tree,
+    holding,
+    html_part,
+    shared_layout,
+)
+from luxx_nb.render.live.stream import StreamWidget
+from luxx_nb.render.live.throttle import Throttle
+from luxx_nb.render.markup import status_html
+from luxx_nb.render.state import Change, Failure, RunState, Text, Thinking, ToolCall
+
+if TYPE_CHECKING:
+    from luxx_nb.render.protocol import AcceptsViews
+
+__all__ = ["ChatView", "RunWidget"]
+
+FLUSH_INTERVAL = 0.034
+"""Seconds between two flushes of one run: at most 30 view updates a second.
+
+A little over 1/30 s: flushes exactly 1/30 s apart put 31 in a one-second window that
+includes both its ends (measured: the benchmark's count read 31 at 50 tokens a second).
+"""
+
+WARMUP = 0.5
+WARMUP_INTERVAL = 0.15
+"""For its first ``WARMUP`` seconds a run flushes at most every ``WARMUP_INTERVAL`` seconds.
+
+A run opens with a burst of a dozen messages (the cell's status, the widgets opening, the
+first fragment) and ends with another (final state, the cell's output, idle). A fast turn is
+over in half a second, and flushing 30 times a second on top of those bursts averages over
+60 messages a second on IOPub (measured: 54 a second for 100 KB in 0.47 s). The first
+fragment still shows at once; after the warm-up the pace is ``FLUSH_INTERVAL``.
+"""
+
+STATUS_INTERVAL = 1.0
+"""Seconds between two refreshes of the status line while nothing but its numbers change.
+
+A new state shows at the next flush; the elapsed seconds and the token estimate follow at
+this pace. Refreshed on every flush, the status line alone would double the messages of a
+fast stream (measured: one status update per text delta, 30 a second).
+"""
+
+
+class _Stream:
+    """A new thinking or text step, until the flush that opens its widget."""
+
+    __slots__ = ("index", "kind", "parts")
+
+    def __init__(self, index: int, kind: str) -> None:
+        self.index, self.kind = index, kind
+        self.parts: list[str] = []
+
+    def append(self, fragment: str) -> None:
+        self.parts.append(fragment)
+
+
+_Pending = ToolCall | _Stream | Failure  # each opens its widget at the next flush
+
+
+class RunWidget(ipywidgets.VBox):
+    """One run, live: a status line, then one child per step in order."""
+
+    def __init__(
+        self,
+        *,
+        model: str = "",
+        local: bool = False,
+        saved_state: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``saved_state``: whether each step's final HTML is sent for saved widget state.
+
+        Saved widget state (a notebook executed headless, or JupyterLab's "save widget
+        state") needs each step's whole HTML sent once more at the end: one more copy of the
+        answer on IOPub, on top of the increments and of the cell's plain transcript. None
+        (the default) sends it for steps up to ``SAVED_STATE_LIMIT`` characters and keeps
+        longer ones in the kernel (a page that opens the widget later still gets them, by
+        asking); True always sends it, False never (for a view replaced when the run ends).
+        """
+        self.run_state = RunState()
+        self.run_state.model, self.run_state.local = model, local
+        self.saved_state = saved_state
+        self._views: dict[int, StreamWidget | _Stream] = {}  # thinking and text, by index
+        self._tools: dict[ToolCall, ToolCallView | None] = {}  # None until its first flush
+        # Shown at the next flush: new children in the order their steps began (a stream, a
+        # tool call or an error, each opened then), tool calls with news, thinking to fold.
+        self._pending: list[_Pending] = []
+        self._changed: dict[ToolCall, None] = {}
+        self._folding: dict[int, str] = {}  # step index -> its folded label
+        self._dirty: set[StreamWidget] = set()
+        self._throttle = Throttle(self._flush, FLUSH_INTERVAL, FLUSH_INTERVAL)
+        self._tick: asyncio.TimerHandle | None = None
+        self._status_shown: tuple[tuple[str, str, str], float] = (
+            ("idle", "", ""),
+            time.monotonic(),
+        )
+        # Initial values go in the messages that open the widgets, not in updates after them.
+        self._status = html_part(self._status_html())
+        kwargs.setdefault("layout", shared_layout())
+        kwargs.setdefault("_dom_classes", ("luxx-run",))
+        super().__init__(children=(self._status,), **kwargs)
+
+    def __repr__(self) -> str:
+        model = self.run_state.model
+        return f"<luxx run: {model}>" if model else "<luxx run>"
+
+    @property
+    def model_name(self) -> str:
+        return self.run_state.model
+
+    @property
+    def local(self) -> bool:
+        return self.run_state.local
+
+    @property
+    def state(self) -> str:
+        return self.run_state.state
+
+    def start(self, *, model: str, local: bool = False) -> None:
+        self.run_state.start(model=model, local=local)
+        self._refresh_status(force=True)
+        self._schedule_tick()
+
+    def handle(self, event: Event) -> None:
+        if self.run_state.finished:
+            return
+        first = not self._views and not self._tools  # the run's first step: no burst yet
+        change = self.run_state.apply(event)
+        self._fold(change)
+        if isinstance(event, StepEvent):
+            if self._on_step(change, first and isinstance(event.step, ToolCallStep)):
+                self._throttle.poke_now(at_once=first)
+                return
+        elif change.new and isinstance(change.item, Failure):
+            self._pending.append(change.item)
+        self._throttle.poke()
+
+    def finish(self, state: str, message: str | None = None, detail: str | None = None) -> None:
+        if self.run_state.finished:
+            return
+        change = self.run_state.finish(state, message, detail)
+        self._throttle.cancel()
+        if self._tick is not None:
+            self._tick.cancel()
+        if change.new and isinstance(change.item, Failure):
+            self._pending.append(change.item)
+        self._fold(change)
+        with holding(self, self._status):
+            self._show()  # what arrived since the last flush, so nothing is lost
+            streams = [view for view in self._views.values() if isinstance(view, StreamWidget)]
+            with holding(*streams):
+                for stream in streams:
+                    stream.finalize()
+            self._refresh_status(force=True)
+        self._dirty.clear()
+
+    def take_rendered(self) -> dict[int, Iterator[str]]:
+        """The final HTML of each complete thinking or text step, by index, handed over.
+
+        In blocks, which the widget no longer holds (``StreamWidget.take_blocks``): for a
+        run whose widgets are about to be replaced by a snapshot of the same run.
+        """
+        return {
+            index: view.take_blocks()
+            for index, view in self._views.items()
+            if isinstance(view, StreamWidget) and view.complete
+        }
+
+    def _on_step(self, change: Change, first_call: bool) -> bool:
+        """Record the step for the next flush; True when it should show at once.
+
+        A new thinking or text step shows at once, and so does a tool call that is the run's
+        first step; later tool steps follow at the pace of the flushes.
+        """
+        item = change.item
+        if isinstance(item, (Thinking, Text)):
+            view = self._views.get(item.index)
+            if view is None:
+                kind = "thinking" if isinstance(item, Thinking) else "text"
+                view = self._views[item.index] = _Stream(item.index, kind)
+                self._pending.append(view)
+            view.append(change.fragment)
+            if isinstance(view, StreamWidget):
+                self._dirty.add(view)
+            return change.new
+        assert isinstance(item, ToolCall)
+        fresh = False
+        if change.new:
+            fresh = first_call and not self._pending
+            self._tools[item] = None
+            self._pending.append(item)
+        self._changed[item] = None
+        return fresh
+
+    def _fold(self, change: Change) -> None:
+        """Thinking has stopped (the answer or a tool call has started): fold it at the flush."""
+        for thinking in change.folded:
+            self._folding[thinking.index] = thinking.label
+
+    def _show(self) -> None:
+        """Open the new steps' widgets, update tool calls with news, fold stopped thinking.
+
+        Called inside ``hold_sync`` on this widget: the new children leave as one message.
+        New stream widgets join ``_dirty``, for the flush to send their first fragments.
+        """
+        changed, self._changed = self._changed, {}
+        for tool in changed:
+            view = self._tools[tool]
+            if view is None:
+                self._tools[tool] = ToolCallView(tool.call, tool.result, name=tool.name)
+            else:
+                view.update(tool.call, tool.result)
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self.children = (*self.children, *map(self._open, pending))
+        folding, self._folding = self._folding, {}
+        for index, label in folding.items():
+            view = self._views[index]
+            assert isinstance(view, StreamWidget)
+            with view.hold_sync():
+                view.expanded = False
+                view.label = label
+
+    def _open(self, item: _Pending) -> ipywidgets.Widget:
+        if isinstance(item, ToolCall):
+            view = self._tools[item]
+            assert view is not None  # built above: a new tool is always in _changed
+            return view
+        if isinstance(item, _Stream):
+            stream = StreamWidget(item.kind, saved_state=self.saved_state, layout=shared_layout())
+            stream.append("".join(item.parts))
+            self._views[item.index] = stream
+            self._dirty.add(stream)
+            return stream
+        return ErrorView(item.message, item.detail)
+
+    def _flush(self) -> None:
+        elapsed = self.run_state.elapsed() or 0.0
+        self._throttle.interval = FLUSH_INTERVAL if elapsed >= WARMUP else WARMUP_INTERVAL
+        with holding(self, self._status):
+            self._show()
+            dirty, self._dirty = self._dirty, set()
+            with holding(*dirty):
+                for stream in dirty:
+                    stream.flush()
+            self._refresh_status()
+
+    def _refresh_status(self, *, force: bool = False) -> None:
+        """A new state at once; new numbers at most every ``STATUS_INTERVAL`` seconds."""
+        shown, shown_at = self._status_shown
+        now = time.monotonic()
+        run = self.run_state
+        current = (run.state, run.detail, run.window)
+        if force or shown != current:
+            pass
+        elif now - shown_at < STATUS_INTERVAL - FLUSH_INTERVAL:  # the 1 s tick must be due
+            return
+        self._status_shown = (current, now)
+        self._status.value = self._status_html()
+
+    def _schedule_tick(self) -> None:
+        """Tick the elapsed-seconds clock once a second, through the same throttle."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+
+        def tick() -> None:
+            if not self.run_state.finished:
+                self._throttle.poke()
+                self._tick = loop.call_later(1.0, tick)
+
+        self._tick = loop.call_later(1.0, tick)
+
+    def _status_html(self) -> str:
+        run = self.run_state
+        return status_html(
+            model=run.model,
+            state=run.state,
+            detail=run.detail,
+            elapsed=run.elapsed(),
+            tokens=run.tokens,
+            estimate=run.estimate,
+            final=run.finished,
+            local=run.local,
+            window=run.window,
+        )
+
+
+class ChatView(ipywidgets.VBox):
+    """The runs of one chat, as a widget to place anywhere (a cell, a sidebar, a layout)."""
+
+    def __init__(self, chat: AcceptsViews | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_class("luxx-chat")
+        if chat is not None:
+            chat.add_view(self)
+
+    def __repr__(self) -> str:
+        return "<luxx chat view>"
+
+    def open_run(self, *, model: str, local: bool = False) -> RunWidget:
+        """A new run at the bottom of this view; the chat renders the run into it."""
+        run = RunWidget(model=model, local=local)
+        self.children = (*self.children, run)
+        return run
+
+    def clear(self) -> None:
+        """Remove every run shown so far, closing their widgets in the kernel and the page."""
+        runs, self.children = self.children, ()
+        for run in runs:
+            close_tree(run)
