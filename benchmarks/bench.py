@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench.py --quick    # no 1 MB / 10 MB, peers at 10 KB only
     .venv/bin/python benchmarks/bench.py --no-peers
 
-Every system answers the same prompt from the same loopback server (``tests/server.py`` in
+Every system answers the same prompt from the same loopback server (``tests/support`` in
 its own process), each in a kernel of its own, one ``%%luxx``-like cell per row: at full
 speed, and at 50 tokens a second (one token = one 4-character fragment). The peers are
 installed by this script into ``benchmarks/.peers-venv`` (never into the project's
@@ -33,12 +33,15 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path[:0] = [str(HERE), str(ROOT / "tests")]
+# Run by its path, so benchmarks/ is already first on sys.path; the loopback server is test
+# support (tests/support), which is not installed.
+sys.path.insert(0, str(ROOT / "tests"))
 
 from answers import MARKER, answer  # noqa: E402
 from engine import measure  # noqa: E402
 from harness import CellRecord, Kernel, max_per_second  # noqa: E402
-from server import ServerProcess, replay, text_stream, tool_call_stream  # noqa: E402
+from support.builders import replay, text_stream, tool_call_stream  # noqa: E402
+from support.server import ServerProcess  # noqa: E402
 
 PEERS_VENV = HERE / ".peers-venv"
 PEERS = {
@@ -333,7 +336,7 @@ def import_times() -> dict[str, float]:
 
 def parallel_tools() -> float:
     """Seconds for 8 sync tools that each sleep 1 s, called in one round."""
-    from server import LLMServer
+    from support.server import LLMServer
 
     import luxx_nb
 

@@ -1,11 +1,14 @@
 """Render the fault table into docs/faults.md and the README's "## Faults" section.
 
-The rows are ``FAULTS`` in tests/test_faults.py, the same rows the tests drive through
+The rows are ``FAULTS`` in tests/support/faults/, the same rows the tests drive through
 ``Chat`` and through ``%%luxx`` in a real kernel; ``test_the_committed_table_is_generated_from_
 the_rows`` fails when the committed files differ from what this script writes.
 
     python scripts/fault_table.py          # rewrite both files
     python scripts/fault_table.py --check  # exit 1 when either is out of date
+
+The rows are test support (``support.faults``, found through ``tests/``): pytest's
+``pythonpath`` has it for the test, and run as a script this file puts ``tests/`` first.
 """
 
 from __future__ import annotations
@@ -13,14 +16,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from support.faults import Fault
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "faults.md"
 README = ROOT / "README.md"
 SECTION = "## Faults"
 
-sys.path.insert(0, str(ROOT / "tests"))
-from test_faults import FAULTS, Fault  # noqa: E402
 
 GROUPS = ("Network", "HTTP", "Stream", "Tools", "SQL", "Context", "MCP", "Kernel")
 
@@ -141,7 +146,12 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def table(rows: tuple[Fault, ...] = FAULTS) -> str:
+def table(rows: tuple[Fault, ...] | None = None) -> str:
+    """The table's Markdown, from ``rows`` (default: every row of the fault table)."""
+    if rows is None:
+        from support.faults import FAULTS
+
+        rows = FAULTS
     lines = [
         "| Group | Fault | What the person sees | Kernel | Kept |",
         "| --- | --- | --- | --- | --- |",
@@ -194,4 +204,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "tests"))  # run by its path: only scripts/ is on sys.path
     sys.exit(main())

@@ -1,6 +1,7 @@
 """Shared fixtures: a real loopback LLM server, the recorded corpus, and a clean environment.
 
-Tests talk real HTTP to ``tests/server.py``; nothing monkeypatches a client.
+Tests talk real HTTP to the loopback server of ``tests/support`` (found through ``pythonpath``
+in pyproject.toml); nothing monkeypatches a client.
 """
 
 from __future__ import annotations
@@ -9,8 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ci import PROVIDER_ENV, in_ci
-from server import FIXTURES_DIR, LLMServer, ServerProcess, default_corpus_dir
+
+# The support package's asserts (the fault rows' checks) report what differed, as in a test.
+pytest.register_assert_rewrite("support")
+
+from support.ci import PROVIDER_ENV, in_ci  # noqa: E402
+from support.responses import FIXTURES_DIR, default_corpus_dir  # noqa: E402
+from support.server import LLMServer, ServerProcess  # noqa: E402
 
 
 def require_corpus() -> Path:

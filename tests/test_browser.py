@@ -28,7 +28,8 @@ from typing import Any
 
 import nbformat
 import pytest
-from server import LLMServer, text_stream, tool_call_stream
+from support.builders import text_stream, tool_call_stream
+from support.server import LLMServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "artifacts" / "screenshots"

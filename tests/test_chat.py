@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from server import hang, json_error, sse, text_stream, tool_call_stream
+from support.builders import hang, json_error, sse, text_stream, tool_call_stream
 
 from luxx_nb import Chat, tool
 from luxx_nb.agent import ITERATION_LIMIT_MESSAGE

@@ -10,7 +10,7 @@ character split across network reads gives the same answer.
 from __future__ import annotations
 
 import pytest
-from server import chunks_file, replay, replay_capture
+from support.builders import chunks_file, replay, replay_capture
 
 from luxx_nb import Chat
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from server import Stream, chunks_file, replay
+from support.builders import chunks_file, replay
+from support.responses import Stream
 
 from luxx_nb import Chat
 from luxx_nb.providers.wire import REPLAY_KEY

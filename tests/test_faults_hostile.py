@@ -15,9 +15,10 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from server import LLMServer, json_error, text_stream, tool_call_stream
-from test_faults import Recorder, texts_of, walk
-from test_faults_kernel import Kernel, kernel_env
+from support.builders import json_error, text_stream, tool_call_stream
+from support.faults.checks import Recorder, texts_of, walk
+from support.kernel import Kernel, kernel_env
+from support.server import LLMServer
 
 from luxx_nb import Chat
 from luxx_nb.tools import make_tool

@@ -12,22 +12,20 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from server import LLMServer, text_stream
-from test_faults import (
-    FAULTS,
-    KEY,
-    NEXT_ANSWER,
-    NEXT_PROMPT,
-    PROMPT,
+from support.builders import text_stream
+from support.faults import FAULTS
+from support.faults.checks import (
     Recorder,
     base_url_for,
     check_history_is_valid,
     check_row,
-    fault_tools,
     observe,
     seen_and_hidden,
 )
-from wires import on_wire
+from support.faults.functions import fault_tools
+from support.faults.row import KEY, NEXT_ANSWER, NEXT_PROMPT, PROMPT
+from support.server import LLMServer
+from support.wires import on_wire
 
 from luxx_nb import Chat
 

@@ -7,7 +7,7 @@ recordings they imitate. Each row: text, thinking, tool calls, completion tokens
 from __future__ import annotations
 
 import pytest
-from server import chunks_file, replay
+from support.builders import chunks_file, replay
 
 from luxx_nb import Chat
 

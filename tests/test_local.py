@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.local_model import force_tool_call
 
 from luxx_nb.errors import ConfigError
 from luxx_nb.local import (
@@ -30,7 +31,6 @@ from luxx_nb.local import (
     _package_dir,
     default_model_path,
     ensure_local_server,
-    force_tool_call,
     stop_local_server,
 )
 

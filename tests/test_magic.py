@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
-from server import text_stream, tool_call_stream
+from support.builders import text_stream, tool_call_stream
 
 KEY = "sk-canary-magic-5f1e2d3c4b5a69788796a5b4"
 
@@ -209,7 +209,7 @@ def test_unknown_tool_name_is_a_usage_error(llm_server):
 
 
 def test_a_key_pasted_into_api_key_env_is_not_echoed_and_timeout_applies(llm_server):
-    from server import hang
+    from support.builders import hang
 
     pasted = "sk-proj-pasted-by-mistake-0123456789"
     llm_server.enqueue(hang(3))

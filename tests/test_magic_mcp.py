@@ -9,7 +9,8 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from server import LLMServer, text_stream, tool_call_stream
+from support.builders import text_stream, tool_call_stream
+from support.server import LLMServer
 
 KEY = "sk-canary-mcp-magic-1b2c3d4e5f60718293"
 FAKE = Path(__file__).resolve().parent / "mcp_fake.py"

@@ -21,8 +21,9 @@ from typing import Any
 
 import jsonschema
 import pytest
-from ci import in_ci
-from server import LLMServer, text_stream, tool_call_stream
+from support.builders import text_stream, tool_call_stream
+from support.ci import in_ci
+from support.server import LLMServer
 
 import luxx_nb
 from luxx_nb import Chat, MCPServer

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CELL = """\
 import asyncio, threading
 from luxx_nb.render import RunWidget
-from luxx_nb.render.demo import replay, sample_events
+from support.sample_run import replay, sample_events
 
 run = RunWidget(model="demo-model")
 display(run)

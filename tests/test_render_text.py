@@ -6,9 +6,10 @@ import asyncio
 import io
 import re
 
+from support.sample_run import HOSTILE, growing, replay, sample_events
+
 from luxx_nb.events import DoneEvent, StatusEvent, TextStep, ThinkingStep, Usage
 from luxx_nb.render import Renderer, TextRenderer
-from luxx_nb.render.demo import HOSTILE, growing, replay, sample_events
 
 EXPECTED = f"""\
 │ The user wants the weather in Paris. I should call `get_weather` with the city.

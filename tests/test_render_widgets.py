@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import comm
 import ipywidgets
 import pytest
 from comm.base_comm import BaseComm
+from support.sample_run import ANSWER, growing, replay, sample_events
 
+from benchmarks.harness import max_per_second  # the benchmark's own window count
 from luxx_nb.events import (
     DoneEvent,
     Event,
@@ -29,14 +29,10 @@ from luxx_nb.events import (
     Usage,
 )
 from luxx_nb.render import ChatView, Renderer, RunWidget, render_markdown
-from luxx_nb.render.demo import ANSWER, growing, replay, sample_events
 from luxx_nb.render.formatting import call_title
 from luxx_nb.render.live.parts import ErrorView, ToolCallView
 from luxx_nb.render.live.stream import StreamWidget, common_prefix_length, utf16_length
 from luxx_nb.render.live.tree import FLUSH_INTERVAL, WARMUP_INTERVAL
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from harness import max_per_second  # the benchmark's own window count
 
 
 @dataclass

@@ -20,9 +20,10 @@ from typing import Any
 
 import nbformat
 import pytest
-from server import LLMServer, json_error, sse, text_stream, tool_call_stream
-from test_faults import Recorder, walk
-from test_faults_kernel import Kernel, kernel_env
+from support.builders import json_error, sse, text_stream, tool_call_stream
+from support.faults.checks import Recorder, walk
+from support.kernel import Kernel, kernel_env
+from support.server import LLMServer
 
 from luxx_nb import Chat, ToolContext
 from luxx_nb.errors import REDACTED, SECRET_RUN, redact

@@ -12,10 +12,7 @@ from typing import Any
 import httpx
 import httpx_sse
 import pytest
-from server import (
-    FIXTURES_DIR,
-    LLMServer,
-    ServerProcess,
+from support.builders import (
     chunks_file,
     drop_after,
     hang,
@@ -26,6 +23,8 @@ from server import (
     text_stream,
     tool_call_stream,
 )
+from support.responses import FIXTURES_DIR
+from support.server import LLMServer, ServerProcess
 
 CHAT = {"model": "test-model", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -579,7 +578,7 @@ def test_process_script_files(tmp_path: Path) -> None:
     json_script.write_text(json.dumps([{"kind": "text_stream", "text": "scripted"}]))
     py_script = tmp_path / "script.py"
     py_script.write_text(
-        "from server import text_stream\n\n"
+        "from support.builders import text_stream\n\n"
         "def responder(body):\n"
         "    return text_stream('echo: ' + body['messages'][-1]['content'])\n"
     )

@@ -16,7 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from server import json_error, text_stream, tool_call_stream
+from support.builders import json_error, text_stream, tool_call_stream
+from support.sample_run import growing, replay, sample_events
 
 from luxx_nb.events import (
     ErrorEvent,
@@ -26,7 +27,6 @@ from luxx_nb.events import (
     ToolCallStep,
     ToolResultStep,
 )
-from luxx_nb.render.demo import growing, replay, sample_events
 from luxx_nb.render.saved.snapshot import SHOWN_CHARS, HtmlRenderer
 from luxx_nb.render.live.inline import TRANSCRIPT_KEY
 from luxx_nb.render.protocol import Renderer

@@ -15,7 +15,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from server import LLMServer, text_stream, tool_call_stream
+from support.builders import text_stream, tool_call_stream
+from support.server import LLMServer
 
 import luxx_nb
 from luxx_nb.events import TextBuffer

@@ -56,7 +56,7 @@ def test_unicode_line_separators_are_not_line_ends() -> None:
 
 def _streams():
     """Every SSE body the suite knows: our fixtures, and the recordings when they are here."""
-    from server import FIXTURES_DIR, default_corpus_dir
+    from support.responses import FIXTURES_DIR, default_corpus_dir
 
     paths = sorted(FIXTURES_DIR.glob("*.sse"))
     corpus = default_corpus_dir()

@@ -10,7 +10,7 @@ import json
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from server import sse, text_stream
+from support.builders import sse, text_stream
 
 from luxx_nb import Chat, tool
 from luxx_nb.transcript import KEY as TRANSCRIPT_KEY

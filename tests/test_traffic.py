@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server import ServerProcess, text_stream
+from support.builders import text_stream
+from support.server import ServerProcess
+
+from benchmarks.answers import MARKER, answer
+from benchmarks.harness import CellRecord, Kernel
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from answers import MARKER, answer  # noqa: E402
-from harness import CellRecord, Kernel  # noqa: E402
 
 
 @pytest.fixture(scope="module")

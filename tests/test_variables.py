@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from server import LLMServer, text_stream, tool_call_stream
-from test_faults import Recorder, seen_and_hidden
-from test_faults_kernel import Kernel, kernel_env
+from support.builders import text_stream, tool_call_stream
+from support.faults.checks import Recorder, seen_and_hidden
+from support.kernel import Kernel, kernel_env
+from support.server import LLMServer
 
 from luxx_nb import Chat, ToolContext
 from luxx_nb.errors import VariableAccessError

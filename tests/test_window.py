@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from server import json_error, json_response, text_stream, tool_call_stream
+from support.builders import json_error, json_response, text_stream, tool_call_stream
 
 from luxx_nb import Chat, tool
 from luxx_nb.errors import ContextTooSmallError

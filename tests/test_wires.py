@@ -12,8 +12,9 @@ import asyncio
 import json
 
 import pytest
-from server import Stream, json_error, text_stream, tool_call_stream
-from wires import AnthropicWriter, ResponsesWriter, anthropic_error, on_wire
+from support.builders import json_error, text_stream, tool_call_stream
+from support.responses import Stream
+from support.wires import AnthropicWriter, ResponsesWriter, anthropic_error, on_wire
 
 from luxx_nb import Chat
 from luxx_nb.chat import ANTHROPIC_BASE_URL, OPENAI_BASE_URL, resolve_endpoint
@@ -320,7 +321,7 @@ def test_the_cell_option_the_trait_and_config_show_the_wire(llm_server, monkeypa
 
 
 def test_a_whole_json_answer_on_each_wire(llm_server):
-    from server import json_response
+    from support.builders import json_response
 
     message = {
         "type": "message",

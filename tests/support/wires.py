@@ -1,6 +1,6 @@
 """The loopback server's other two tongues: Responses and Anthropic Messages streams for tests.
 
-``on_wire(wire, response)`` turns a chat-completions answer built by ``server.py`` (a
+``on_wire(wire, response)`` turns a chat-completions answer built by ``builders.py`` (a
 ``text_stream``, a ``tool_call_stream``, a fault row's stream, an OpenAI-style JSON error) into
 the same answer on another wire, event for event: text deltas stay text deltas, reasoning
 becomes a reasoning item with a summary (Responses) or a thinking block with a signature
@@ -17,7 +17,7 @@ import itertools
 import json
 from typing import Any
 
-from server import Response, Stream
+from support.responses import Response, Stream
 
 __all__ = ["AnthropicWriter", "ResponsesWriter", "anthropic_error", "on_wire"]
 
