@@ -87,7 +87,7 @@ class NamespaceView(Mapping[str, Any]):
             return False
         return not looks_secret(name)
 
-    def _look(self, name: Any) -> Any:
+    def look(self, name: Any) -> Any:
         """The live value, if visible; KeyError otherwise. Records nothing."""
         if not self._shown(name):
             raise KeyError(name)
@@ -98,18 +98,18 @@ class NamespaceView(Mapping[str, Any]):
 
     def peek(self, name: str) -> Any:
         """The live value, recorded as read: for luxx_nb's own tools, which only look."""
-        value = self._look(name)
+        value = self.look(name)
         self._reads[name] = None
         return value
 
     def __getitem__(self, name: str) -> Any:
-        value = self._look(name)
+        value = self.look(name)
         self._reads[name] = None
         return _protected(name, value) if self._protect else value
 
     def __contains__(self, name: object) -> bool:
         try:
-            self._look(name)
+            self.look(name)
         except KeyError:
             return False
         return True

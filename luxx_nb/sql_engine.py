@@ -152,7 +152,7 @@ def register_tables(con: Any, view: Any) -> tuple[dict[str, str], dict[str, str]
     tables, refused = {}, {}
     for name in view:
         try:
-            value = view._look(name)  # records no read: the query's own tables are marked after
+            value = view.look(name)  # records no read: the query's own tables are marked after
         except KeyError:
             continue
         kind = table_kind(value)
