@@ -1,0 +1,156 @@
+"""A JupyterLab server and a Chromium page on it, for the browser tests and benchmarks.
+
+JupyterLab (or Notebook 7, the same server) runs on 127.0.0.1 with a temporary root,
+settings, data and runtime folder, so nothing of the machine's own Jupyter set-up takes part;
+Debian's Chromium is driven by Playwright through ``executable_path`` (never a downloaded
+browser). FIELD-NOTES: root needs ``--allow-root``; ``port_retries=0`` makes a busy port fail
+loudly; the news pop-up would cover the page; a run started before the kernel is idle *and*
+connected is silently lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_FLAGS",
+    "TOKEN",
+    "Lab",
+    "open_notebook",
+    "start_lab",
+    "stop",
+    "wait_kernel",
+]
+
+CHROMIUM = os.environ.get("LUXX_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [  # FIELD-NOTES: what works here; --headless comes from Playwright
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TOKEN = "luxx-browser-test"
+KERNEL_READY = """() => {
+    const state = document.querySelector('.jp-Notebook-ExecutionIndicator');
+    const name = document.querySelector('.jp-Toolbar-kernelName');
+    return state?.getAttribute('data-status') === 'idle' && /Python/.test(name?.textContent);
+}"""
+
+
+@dataclass
+class Lab:
+    """A JupyterLab server: its address, its root folder, its process and its log."""
+
+    url: str
+    root: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def api(self, method: str, path: str) -> Any:
+        request = urllib.request.Request(
+            f"{self.url}{path}", method=method, headers={"Authorization": f"token {TOKEN}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def page_url(self, ui: str, name: str) -> str:
+        """``ui`` is ``lab/tree`` for JupyterLab, ``notebooks`` for Notebook 7."""
+        return f"{self.url}/{ui}/{name}?token={TOKEN}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_lab(home: Path, *, env: dict[str, str] | None = None) -> Lab:
+    """Start JupyterLab with everything under ``home``; return once its API answers."""
+    root, settings = home / "root", home / "settings" / "@jupyterlab" / "apputils-extension"
+    root.mkdir()
+    settings.mkdir(parents=True)
+    notification = {"fetchNews": "false", "checkForUpdates": False}
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps(notification))
+    environment = {
+        **os.environ,
+        **(env or {}),
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_DATA_DIR": str(home / "data"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+    }
+    port = _free_port()
+    command = [
+        *(sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root"),
+        *("--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0"),
+        f"--IdentityProvider.token={TOKEN}",
+        f"--ServerApp.root_dir={root}",
+    ]
+    log = home / "jupyterlab.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    lab = Lab(f"http://127.0.0.1:{port}", root, process, log)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            lab.api("GET", "/api/status")
+            return lab
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop(process)
+                raise RuntimeError(
+                    f"JupyterLab did not start:\n{log.read_text()[-3000:]}"
+                ) from None
+            time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server started here; on SIGTERM it shuts its kernels down first."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_kernel(page: Any, lab: Lab) -> None:
+    """Idle and connected. The indicator alone says "idle" before any kernel exists, so the
+    server must see a connection too."""
+    page.wait_for_function(KERNEL_READY, timeout=60_000)
+    deadline = time.monotonic() + 60
+    while not any(
+        s["kernel"]["execution_state"] == "idle" and s["kernel"]["connections"] > 0
+        for s in lab.api("GET", "/api/sessions")
+    ):
+        assert time.monotonic() < deadline, lab.api("GET", "/api/sessions")
+        time.sleep(0.1)
+
+
+def open_notebook(page: Any, lab: Lab, url: str) -> None:
+    """Open a notebook page, wait for its kernel, fold JupyterLab's file browser."""
+    page.goto(url)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    wait_kernel(page, lab)
+    files = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
+    if files.count():  # JupyterLab: fold the file browser, the notebook gets the width
+        files.click()
