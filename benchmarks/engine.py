@@ -24,7 +24,8 @@ from pathlib import Path
 
 import httpx
 
-from luxx_nb.agent import Settings, Turn, run_turn
+from luxx_nb.agent import Turn, run_turn
+from luxx_nb.config import Settings
 from luxx_nb.providers.openai import OpenAIProvider
 
 __all__ = ["engine", "floor", "measure"]
@@ -50,7 +51,8 @@ async def engine(url: str) -> Turn:
         provider=OpenAIProvider(base_url=url),
         messages=[{"role": "user", "content": "hi"}],
         tools={},
-        settings=Settings(model="m"),
+        settings=Settings(),
+        model="m",
         context=lambda call_id: None,  # type: ignore[arg-type,return-value]
         turn=turn,
     )

@@ -11,7 +11,7 @@ from support.builders import hang, json_error, sse, text_stream, tool_call_strea
 
 from luxx_nb import Chat, tool
 from luxx_nb.agent import ITERATION_LIMIT_MESSAGE
-from luxx_nb.chat import OPENAI_BASE_URL, resolve_endpoint
+from luxx_nb.config import OPENAI_BASE_URL, resolve_endpoint
 
 KEY = "sk-test-canary-0123456789abcdef"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from luxx_nb.agent import ToolCallAccumulator
+from luxx_nb.accumulate import ToolCallAccumulator
 from luxx_nb.errors import StreamError
 from luxx_nb.events import (
     FinishDelta,

@@ -235,7 +235,7 @@ def test_a_key_pasted_into_api_key_env_is_not_echoed_and_timeout_applies(llm_ser
 
 def test_interpolate_reads_the_history_only_when_given_one():
     from luxx_nb.history import NO_ERROR, NotebookHistory
-    from luxx_nb.magic import interpolate
+    from luxx_nb.notebook import interpolate
 
     history = NotebookHistory(["", "x = 1\nx + 1"], {1: 2})
     namespace = {"error": "my own variable", "x": 1}
@@ -249,7 +249,7 @@ def test_interpolate_reads_the_history_only_when_given_one():
 
 
 def test_last_answer_is_the_last_assistant_text():
-    from luxx_nb.magic import last_answer
+    from luxx_nb.notebook import last_answer
 
     messages = [
         {"role": "user", "content": "q"},

@@ -345,7 +345,7 @@ def test_every_view_shows_what_was_left_out_for_the_whole_run():
 
 
 def test_history_marks_what_the_last_request_left_out():
-    from luxx_nb.magic import format_history
+    from luxx_nb.notebook import format_history
 
     messages = _conversation(3, words=1)
     window = fit(messages, context=None, estimate=TokenEstimate(), max_history=1)

@@ -17,7 +17,7 @@ from support.responses import Stream
 from support.wires import AnthropicWriter, ResponsesWriter, anthropic_error, on_wire
 
 from luxx_nb import Chat
-from luxx_nb.chat import ANTHROPIC_BASE_URL, OPENAI_BASE_URL, resolve_endpoint
+from luxx_nb.config import ANTHROPIC_BASE_URL, OPENAI_BASE_URL, resolve_endpoint
 from luxx_nb.errors import ConfigError
 from luxx_nb.providers.wire import REPLAY_KEY
 

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 from .anthropic import AnthropicWire
 from .chat import ChatWire, request_body
 from .responses import ResponsesWire
-from .wire import API_NAMES, Wire
+from .wire import API_NAMES, Provider, Request, Wire
 
 if TYPE_CHECKING:
-    from .openai import OpenAIProvider, Provider
+    from .openai import OpenAIProvider
 
 __all__ = [
     "API_NAMES",
@@ -22,6 +22,7 @@ __all__ = [
     "ChatWire",
     "OpenAIProvider",
     "Provider",
+    "Request",
     "ResponsesWire",
     "Wire",
     "request_body",
@@ -44,8 +45,8 @@ def wire_for(api: str) -> Wire:
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("OpenAIProvider", "Provider"):
-        from . import openai
+    if name == "OpenAIProvider":
+        from .openai import OpenAIProvider
 
-        return getattr(openai, name)
+        return OpenAIProvider
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,7 +30,7 @@ from ..events import (
 )
 from .chunks import error_message
 from .sse import ServerSentEvent
-from .wire import DEFAULT_MAX_TOKENS, arguments_object, load_json, replayed, text_of
+from .wire import DEFAULT_MAX_TOKENS, Request, arguments_object, load_json, replayed, text_of
 
 __all__ = ["ANTHROPIC_VERSION", "AnthropicWire", "messages_of"]
 
@@ -63,24 +63,20 @@ class AnthropicWire:
 
     def body(
         self,
-        *,
-        model: str,
+        request: Request,
         messages: Sequence[Mapping[str, Any]],
         tools: Sequence[dict[str, Any]] = (),
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        thinking: bool | None = None,
-        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         system, turns = messages_of(messages)
-        most = max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS
-        body: dict[str, Any] = {"model": model, "max_tokens": most, "messages": turns}
+        thinking, extra = request.thinking, request.extra
+        most = request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_TOKENS
+        body: dict[str, Any] = {"model": request.model, "max_tokens": most, "messages": turns}
         if system:
             body["system"] = system
         if tools:
             body["tools"] = [_tool(definition) for definition in tools]
-        if temperature is not None:
-            body["temperature"] = temperature
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
         if thinking:
             budget = max(MIN_THINKING_BUDGET, most // 2)
             body["max_tokens"] = max(most, budget + MIN_THINKING_BUDGET)

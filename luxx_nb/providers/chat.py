@@ -15,24 +15,20 @@ from ..errors import StreamError
 from ..events import Delta, FinishDelta
 from .chunks import ChunkParser, error_message
 from .sse import ServerSentEvent
-from .wire import DEFAULT_MAX_TOKENS, load_json, maybe_json, without_replay
+from .wire import DEFAULT_MAX_TOKENS, Request, load_json, maybe_json, without_replay
 
 __all__ = ["ChatWire", "request_body"]
 
 
 def request_body(
-    *,
-    model: str,
+    request: Request,
     messages: Sequence[Mapping[str, Any]],
     tools: Sequence[dict[str, Any]] = (),
-    temperature: float | None = None,
-    max_tokens: int | None = None,
-    thinking: bool | None = None,
-    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON body of a streaming chat completion."""
+    max_tokens, thinking = request.max_tokens, request.thinking
     body: dict[str, Any] = {
-        "model": model,
+        "model": request.model,
         "messages": without_replay(messages),
         "stream": True,
         "stream_options": {"include_usage": True},
@@ -40,12 +36,12 @@ def request_body(
     }
     if tools:
         body["tools"] = list(tools)
-    if temperature is not None:
-        body["temperature"] = temperature
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
     if thinking is not None:
         body["thinking"] = {"type": "enabled" if thinking else "disabled"}
-    if extra:
-        body.update(extra)
+    if request.extra:
+        body.update(request.extra)
     return body
 
 
@@ -58,8 +54,13 @@ class ChatWire:
     def headers(self, api_key: str | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
-    def body(self, **settings: Any) -> dict[str, Any]:
-        return request_body(**settings)
+    def body(
+        self,
+        request: Request,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[dict[str, Any]] = (),
+    ) -> dict[str, Any]:
+        return request_body(request, messages, tools)
 
     def decoder(self) -> ChatDecoder:
         return ChatDecoder()

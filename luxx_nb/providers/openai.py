@@ -17,7 +17,7 @@ import random
 import re
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,16 +36,18 @@ from ..events import Delta, StatusEvent
 from .chat import ChatWire, request_body
 from .chunks import error_message
 from .sse import SSEDecoder
-from .wire import DEFAULT_MAX_TOKENS, Wire, load_json, maybe_json
+from .wire import DEFAULT_MAX_TOKENS, Request, Wire, load_json, maybe_json
 
-__all__ = ["DEFAULT_MAX_TOKENS", "OpenAIProvider", "Provider", "redact_url", "request_body"]
+__all__ = ["DEFAULT_MAX_TOKENS", "OpenAIProvider", "redact_url", "request_body"]
 
 MAX_RETRY_WAIT = 60.0
 
 
 @dataclass(kw_only=True)
 class OpenAIProvider:
-    """Streams one wire's answers from ``{base_url}{wire.path}`` (chat completions by default)."""
+    """Streams one wire's answers from ``{base_url}{wire.path}`` (chat completions by default).
+
+    The one ``wire.Provider``: the agent is typed against that protocol, not this class."""
 
     base_url: str
     api_key: str | None = field(default=None, repr=False)
@@ -62,9 +64,14 @@ class OpenAIProvider:
     def url(self) -> str:
         return self.base_url.rstrip("/") + self.wire.path
 
-    def request_body(self, **settings: Any) -> dict[str, Any]:
-        """The wire's JSON body for a conversation (``Wire.body``'s keywords)."""
-        return self.wire.body(**settings)
+    def request_body(
+        self,
+        request: Request,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[dict[str, Any]] = (),
+    ) -> dict[str, Any]:
+        """The wire's JSON body for a conversation (``Wire.body``)."""
+        return self.wire.body(request, messages, tools)
 
     def client(self) -> httpx.AsyncClient:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-store", **self.headers}
@@ -324,7 +331,3 @@ def _retry_after(headers: httpx.Headers) -> float | None:
         except (TypeError, ValueError):
             return None
         return max(when.timestamp() - time.time(), 0.0)
-
-
-Provider = OpenAIProvider
-"""The same class under the name that says what it is now: the provider of every wire."""

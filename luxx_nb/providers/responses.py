@@ -33,7 +33,7 @@ from ..events import (
 )
 from .chunks import error_message
 from .sse import ServerSentEvent
-from .wire import DEFAULT_MAX_TOKENS, load_json, replayed, text_of
+from .wire import DEFAULT_MAX_TOKENS, Request, load_json, replayed, text_of
 
 __all__ = ["ResponsesWire", "input_of"]
 
@@ -54,29 +54,25 @@ class ResponsesWire:
 
     def body(
         self,
-        *,
-        model: str,
+        request: Request,
         messages: Sequence[Mapping[str, Any]],
         tools: Sequence[dict[str, Any]] = (),
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        thinking: bool | None = None,
-        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         instructions, items = input_of(messages)
+        model, max_tokens = request.model, request.max_tokens
         body: dict[str, Any] = {"model": model, "input": items, "stream": True, "store": False}
         if instructions:
             body["instructions"] = instructions
         body["max_output_tokens"] = max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS
         if tools:
             body["tools"] = [_tool(definition) for definition in tools]
-        if temperature is not None:
-            body["temperature"] = temperature
-        if thinking is not False:  # --no-thinking: no reasoning options (for gpt-4o and kin)
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.thinking is not False:  # --no-thinking: no reasoning options (for gpt-4o)
             body["reasoning"] = {"summary": "auto"}
             body["include"] = ["reasoning.encrypted_content"]
-        if extra:
-            body.update(extra)
+        if request.extra:
+            body.update(request.extra)
         return body
 
     def decoder(self) -> ResponsesDecoder:

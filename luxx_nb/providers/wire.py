@@ -11,22 +11,30 @@ What a wire must send back in the next request but never show (Responses reasoni
 Anthropic thinking blocks and their signatures) arrives as ``ReplayDelta``s; the agent keeps
 them in the assistant message under ``REPLAY_KEY``, tagged with the wire's name. Only that wire
 reads them; the chat wire strips the key before sending.
+
+``Request`` is what a run asks of every request beside the conversation and the tools (model,
+temperature, answer size, thinking, extra body fields): one object each wire's ``body`` takes.
+``Provider`` is what the agent needs of the HTTP side (``providers/openai.py`` is the one).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import StreamError
-from ..events import Delta
+from ..events import Delta, StatusEvent
 from .sse import ServerSentEvent
 
 __all__ = [
     "API_NAMES",
     "DEFAULT_MAX_TOKENS",
     "REPLAY_KEY",
+    "Provider",
+    "Request",
     "StreamDecoder",
     "Wire",
     "load_json",
@@ -39,6 +47,19 @@ API_NAMES = ("chat", "responses", "anthropic")
 DEFAULT_MAX_TOKENS = 8192
 REPLAY_KEY = "luxx_replay"
 """The assistant message's key for a wire's own items: ``{"wire": NAME, "items": [...]}``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    """What every request of a run asks of the model, beside the conversation and the tools."""
+
+    model: str
+    temperature: float | None = None
+    max_tokens: int | None = None
+    """Most tokens in the answer; None: ``DEFAULT_MAX_TOKENS``."""
+    thinking: bool | None = None
+    extra: Mapping[str, Any] | None = None
+    """Added to the body as is, last (so it may override any field)."""
 
 
 class StreamDecoder(Protocol):
@@ -76,14 +97,9 @@ class Wire(Protocol):
 
     def body(
         self,
-        *,
-        model: str,
+        request: Request,
         messages: Sequence[Mapping[str, Any]],
         tools: Sequence[dict[str, Any]] = (),
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        thinking: bool | None = None,
-        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The JSON body of a streaming request for the conversation ``messages`` (chat form,
         system messages included) and the tools' chat-form definitions."""
@@ -91,6 +107,32 @@ class Wire(Protocol):
 
     def decoder(self) -> StreamDecoder:
         """A fresh decoder for one response."""
+        ...
+
+
+class Provider(Protocol):
+    """What the agent needs of the HTTP side: a client, a request body, the answer's deltas."""
+
+    api_key: str | None
+    """The key, so that nothing the run shows can carry it."""
+
+    def request_body(
+        self,
+        request: Request,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[dict[str, Any]] = (),
+    ) -> dict[str, Any]:
+        """The wire's JSON body for ``messages`` (system message included) and the tools."""
+        ...
+
+    def client(self) -> AbstractAsyncContextManager[Any]:
+        """An HTTP client for the requests of one turn, closed when the turn ends."""
+        ...
+
+    def batches(
+        self, client: Any, body: dict[str, Any]
+    ) -> AsyncIterator[list[Delta] | StatusEvent]:
+        """The answer's deltas, one list per network read; status events while it retries."""
         ...
 
 
