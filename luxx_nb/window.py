@@ -13,20 +13,20 @@ is windowed. A window is cut in this order, and says what it left out:
 Sizes are estimated from characters, about four to a token for English prose, and the estimate
 is corrected by the prompt tokens each answer reports (``TokenEstimate.learn``), so a window
 chosen before sending usually fits and the common case costs no refused request. When a server
-refuses one anyway, ``context_overflow`` reads its numbers (requested and available tokens, in
-llama.cpp's, OpenAI's, vLLM's and Anthropic's shapes) so one retry with a smaller window usually
-suffices. Pure logic: no I/O, no IPython.
+refuses one anyway, ``overflow.context_overflow`` reads its numbers (requested and available
+tokens, in llama.cpp's, OpenAI's, vLLM's and Anthropic's shapes) so one retry with a smaller
+window usually suffices. Pure logic: no I/O, no IPython.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ContextTooSmallError
+from .overflow import ContextOverflow, context_overflow
 
 __all__ = [
     "MAX_REFUSALS",
@@ -57,86 +57,6 @@ keep its first exchange for as long as they fit. A server that caches the prompt
 would change the beginning of every request. Measured with the local model, 30 paragraph
 answers in a row on 2 cores: one exchange dropped per turn made each late turn reprocess
 about 7,600 tokens (25 to 108 s a turn)."""
-"""How much smaller the next window is when a refusal gave no numbers to go by."""
-
-
-@dataclass(frozen=True)
-class ContextOverflow:
-    """A server's refusal of a request too long for the model, with its numbers when given."""
-
-    prompt: int | None = None
-    """Tokens of the request's messages, as the server counted them."""
-    available: int | None = None
-    """Tokens the model's context holds."""
-
-
-_PHRASES = (
-    "context_length_exceeded",
-    "exceed_context_size",
-    "exceeds the available context",
-    "maximum context length",
-    "context length",
-    "context window",
-    "context size",
-    "prompt is too long",
-    "too many tokens",
-    "input is too long",
-    "reduce the length",
-)
-_NUMBER = r"(\d[\d,]*)"
-_AVAILABLE = (
-    re.compile(rf"maximum context length is {_NUMBER}", re.I),
-    re.compile(rf"available context size \({_NUMBER}", re.I),
-    re.compile(rf"> {_NUMBER} maximum", re.I),
-    re.compile(rf"context (?:window|length|size) (?:is |of )?{_NUMBER}", re.I),
-)
-_PROMPT = (
-    re.compile(rf"\({_NUMBER} in the messages", re.I),
-    re.compile(rf"resulted in {_NUMBER} tokens", re.I),
-    re.compile(rf"request \({_NUMBER} tokens\)", re.I),
-    re.compile(rf"too long: {_NUMBER} tokens", re.I),
-)
-
-
-def context_overflow(status: int | None, message: str, body: str | None) -> ContextOverflow | None:
-    """The overflow a refused request reports, or None when the refusal is about anything else.
-
-    ``message`` is the error as luxx_nb words it, ``body`` the server's raw answer.
-    """
-    if status is not None and not 400 <= status < 500:
-        return None
-    payload = _json(body)
-    error = payload.get("error", payload) if isinstance(payload, dict) else None
-    fields = error if isinstance(error, dict) else {}
-    text = " ".join(
-        str(part)
-        for part in (message, fields.get("message"), fields.get("type"), fields.get("code"))
-        if part
-    )
-    if not any(phrase in text.lower() for phrase in _PHRASES):
-        return None
-    prompt = _int(fields.get("n_prompt_tokens")) or _first(_PROMPT, text)
-    available = _int(fields.get("n_ctx")) or _first(_AVAILABLE, text)
-    return ContextOverflow(prompt=prompt, available=available)
-
-
-def _json(body: str | None) -> Any:
-    try:
-        return json.loads(body) if body else None
-    except ValueError:
-        return None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
-def _first(patterns: Sequence[re.Pattern[str]], text: str) -> int | None:
-    for pattern in patterns:
-        match = pattern.search(text)
-        if match:
-            return int(match.group(1).replace(",", ""))
-    return None
 
 
 class TokenEstimate:
