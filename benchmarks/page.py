@@ -26,7 +26,9 @@ installs it there). Full speed: the answer as fast as the server writes it. Pace
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import os
 import re
 import statistics
 import sys
@@ -46,25 +48,52 @@ from support.lab import CHROMIUM, CHROMIUM_FLAGS, Lab, open_notebook, start_lab,
 from support.server import ServerProcess  # noqa: E402
 
 OBSERVE = """() => {
-    window.__luxx = {long: [], keys: [], first: null};
+    const luxx = window.__luxx = {long: [], slow: [], keys: 0, first: null};
+    luxx.reset = () => { luxx.long = []; luxx.slow = []; luxx.keys = 0; };
     new PerformanceObserver((list) => {
-        for (const entry of list.getEntries()) window.__luxx.long.push(entry.duration);
+        for (const entry of list.getEntries()) luxx.long.push(entry.duration);
     }).observe({type: 'longtask'});
-    document.addEventListener('keydown', (event) => {
-        const pressed = event.timeStamp;
-        requestAnimationFrame(() => setTimeout(() => {
-            window.__luxx.keys.push(performance.now() - pressed);
-        }));
-    }, true);
+    // Event Timing (what INP reads): a key's entry is its keydown's time to the next frame
+    // presented after its handlers ran, reported only from 16 ms (the API's least threshold).
+    new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) {
+            if (entry.name === 'keydown') luxx.slow.push(entry.duration);
+        }
+    }).observe({type: 'event', durationThreshold: 16});
+    document.addEventListener('keydown', () => { luxx.keys += 1; }, true);
     const output = document.querySelectorAll('.jp-Notebook .jp-CodeCell')[1];
     const seen = new MutationObserver(() => {
         if (output.textContent.includes(MARKER)) {
-            window.__luxx.first = performance.timeOrigin + performance.now();
             seen.disconnect();
+            // The frame that shows it begins now; the server's clock is the wall clock too.
+            requestAnimationFrame(() => { luxx.first = Date.now(); });
         }
     });
     seen.observe(output, {subtree: true, childList: true, characterData: true});
 }"""
+LAST_TEXT = """() => {
+    // The output's last 4,000 characters of text, read backwards: no layout, no whole copy.
+    const output = document.querySelectorAll('.jp-Notebook .jp-CodeCell')[1]
+        .querySelector('.jp-OutputArea');
+    const walker = document.createTreeWalker(output, NodeFilter.SHOW_TEXT);
+    let node = output;
+    while (node.lastChild) node = node.lastChild;
+    walker.currentNode = node;
+    const parts = [];
+    let size = 0;
+    if (node.nodeType === Node.TEXT_NODE) { parts.push(node.data); size += node.data.length; }
+    while (size < 4000 && (node = walker.previousNode())) {
+        parts.push(node.data);
+        size += node.data.length;
+    }
+    return parts.reverse().join('');
+}"""
+DONE = """(index) => {
+    const prompt = document.querySelectorAll('.jp-Notebook .jp-CodeCell')[index]
+        .querySelector('.jp-InputPrompt');
+    return /\\[\\d+\\]/.test(prompt.textContent);
+}"""
+TRACE_CATEGORIES = ["devtools.timeline", "v8.execute", "disabled-by-default-devtools.timeline"]
 
 
 @dataclass
@@ -80,11 +109,14 @@ class Case:
 
 
 def _cells(case: Case, server: ServerProcess) -> list[str]:
-    if case.system == "luxx_nb":
+    if case.system.startswith("luxx_nb"):
         return ["%load_ext luxx_nb", luxx_cell(server), ""]
     if case.system == "naive":
         return ["import ipywidgets", NAIVE.format(url=server.base_url), ""]
     return ["import chatlab", CHATLAB.format(url=server.base_url), ""]
+
+
+_names = itertools.count()
 
 
 def _notebook(lab: Lab, case: Case, server: ServerProcess, kernel: str) -> str:
@@ -93,7 +125,7 @@ def _notebook(lab: Lab, case: Case, server: ServerProcess, kernel: str) -> str:
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": kernel, "display_name": "Python 3"}
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in _cells(case, server)]
-    name = f"{case.system}-{case.size}-{int(case.rate or 0)}.ipynb"
+    name = f"{case.system.replace('@', '-')}-{case.size}-{int(case.rate or 0)}-{next(_names)}.ipynb"
     nbformat.write(notebook, lab.root / name)
     return name
 
@@ -107,16 +139,46 @@ def _run_cell(page: Any, index: int) -> None:
     page.keyboard.press("Shift+Enter")
 
 
-def _idle(page: Any, lab: Lab) -> bool:
-    return all(s["kernel"]["execution_state"] == "idle" for s in lab.api("GET", "/api/sessions"))
-
-
 def _last_words(text: str) -> re.Pattern[str]:
     words = re.findall(r"[A-Za-z]{3,}", text)[-5:]
     return re.compile(r"\W+".join(map(re.escape, words)))
 
 
-def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: str) -> dict:
+PACE = 0.2  # seconds between two keys a person types into the third cell
+
+
+def _done(page: Any, index: int) -> bool:
+    return bool(page.evaluate(DONE, index))
+
+
+def _typing(page: Any, until: Any, least: float, limit: float = 1200.0) -> float:
+    """Type a key every ``PACE`` seconds, for ``least`` seconds and until ``until()``.
+
+    The idle baseline is taken the same way, so the keys, their frames and the polls are
+    in the baseline too and the stream's figures are what the stream adds.
+    """
+    started = time.monotonic()
+    while (spent := time.monotonic() - started) < least or not until():
+        page.keyboard.type("x")
+        time.sleep(PACE)
+        assert spent < limit, f"not done in {limit:.0f} s"
+    return time.monotonic() - started
+
+
+def _keys(seen: dict) -> tuple[float, float, int]:
+    """p95 and max of key-to-frame, and how many keys took more than a frame (16 ms).
+
+    Event Timing reports a key only from 16 ms: an unreported key is counted as 16 ms,
+    so the p95 is an upper bound, exact from the first reported key up."""
+    slow = sorted(seen["slow"])
+    keys = [16.0] * max(0, seen["keys"] - len(slow)) + slow
+    if not keys:
+        return float("nan"), float("nan"), 0
+    return keys[int(0.95 * (len(keys) - 1))], keys[-1], sum(1 for k in slow if k > 16)
+
+
+def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: str,
+            trace: Path | None = None) -> dict:  # fmt: skip
     """One case in a fresh page; the figures of the module docstring."""
     text = answer(case.size)
     delay = 1 / case.rate if case.rate else 0.0
@@ -127,41 +189,45 @@ def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: s
         workspace = f"lab/workspaces/{Path(name).stem}/tree"  # this notebook alone
         open_notebook(page, lab, lab.page_url(workspace, name))
         _run_cell(page, 0)
-        while not _idle(page, lab):
+        deadline = time.monotonic() + 120
+        while not _done(page, 0):
+            assert time.monotonic() < deadline, "the set-up cell did not end"
             time.sleep(0.1)
         cdp = context.new_cdp_session(page)
         cdp.send("Performance.enable")
         page.evaluate(OBSERVE.replace("MARKER", json.dumps(MARKER)))
-        idle_start, idle_busy = time.monotonic(), _metrics(cdp)["TaskDuration"]
-        time.sleep(3.0)
-        idle_share = (_metrics(cdp)["TaskDuration"] - idle_busy) / (time.monotonic() - idle_start)
+        editor = page.locator(".jp-Notebook .jp-CodeCell").nth(2).locator(".cm-content")
+        editor.click()
+        idle_before = _metrics(cdp)["TaskDuration"]
+        idle_took = _typing(page, lambda: _done(page, 1) or True, 3.0)
+        idle_share = (_metrics(cdp)["TaskDuration"] - idle_before) / idle_took
+        idle = page.evaluate("() => window.__luxx")
+        page.evaluate("() => window.__luxx.reset()")
         server.reset()
         server.enqueue(text_stream(text, fragment_size=FRAGMENT, delay=delay))
+        if trace is not None:
+            browser.start_tracing(page=page, path=str(trace), categories=TRACE_CATEGORIES)
         before = _metrics(cdp)
         started = time.monotonic()
         _run_cell(page, 1)
-        editor = page.locator(".jp-Notebook .jp-CodeCell").nth(2).locator(".cm-content")
-        typed = False
-        while time.monotonic() - started < 2 or not _idle(page, lab):
-            if not typed:
-                editor.click()
-                typed = True
-            page.keyboard.type("x")
-            time.sleep(0.2)
-            assert time.monotonic() - started < 1200, "the run did not end in 20 minutes"
-        took = time.monotonic() - started  # the kernel's cell, to its idle
-        output = page.locator(".jp-Notebook .jp-CodeCell").nth(1).locator(".jp-OutputArea")
-        ended, last = time.monotonic(), _last_words(text)
-        while not (complete := bool(last.search(output.inner_text()))):
-            if time.monotonic() - ended > 120:
+        editor.click()
+        took = _typing(page, lambda: _done(page, 1), 1.0)  # the kernel's cell, to its end
+        last = _last_words(text)
+        ended = time.monotonic()
+        complete = False
+        while time.monotonic() - ended < 120:
+            if complete := bool(last.search(page.evaluate(LAST_TEXT))):
                 break
-            time.sleep(0.2)
+            _typing(page, lambda: True, 0.0)
         behind = time.monotonic() - ended  # how long the page took to catch up with the kernel
-        page.wait_for_timeout(500)  # the last messages are painted
+        _typing(page, lambda: True, 0.5)  # the last messages are painted
         after = _metrics(cdp)
+        window = time.monotonic() - started
+        if trace is not None:
+            browser.stop_tracing()
         seen = page.evaluate("() => window.__luxx")
         sent = server.requests()[-1]["time"] + delay  # the first fragment follows the role chunk
-        keys = sorted(seen["keys"])
+        p95, worst, slow = _keys(seen)
         busy = after["TaskDuration"] - before["TaskDuration"]
         return {
             "system": case.system,
@@ -169,13 +235,16 @@ def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: s
             "fragments": -(-case.size // FRAGMENT),
             "stream s": took,
             "busy s": busy,
-            "busy %": 100 * busy / took,
+            "busy %": 100 * busy / window,
             "idle %": 100 * idle_share,
+            "above idle %": 100 * (busy / window - idle_share),
             "long tasks": len(seen["long"]),
             "longest ms": max(seen["long"], default=0.0),
-            "key p95 ms": keys[int(0.95 * (len(keys) - 1))] if keys else float("nan"),
-            "key max ms": keys[-1] if keys else float("nan"),
-            "first ms": (seen["first"] / 1000 - sent) * 1000 if seen["first"] else float("nan"),
+            "key p95 ms": p95,
+            "key max ms": worst,
+            "slow keys": f"{slow}/{seen['keys']}",
+            "idle key p95 ms": _keys(idle)[0],
+            "first ms": seen["first"] - sent * 1000 if seen["first"] else float("nan"),
             "nodes": after["Nodes"],
             "behind s": behind,
             "complete": complete,
@@ -184,28 +253,42 @@ def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: s
         context.close()
 
 
-def _kernels(lab: Lab, systems: list[str]) -> dict[str, str]:
-    """The kernel each system runs in: the project's, or chatlab's own environment."""
+def _kernel_spec(lab: Lab, name: str, argv: list[str], env: dict[str, str]) -> str:
+    spec = lab.root.parent / "data" / "kernels" / name
+    spec.mkdir(parents=True)
+    body = {"argv": argv, "display_name": f"Python ({name})", "language": "python", "env": env}
+    (spec / "kernel.json").write_text(json.dumps(body))
+    return name
+
+
+def _kernels(lab: Lab, systems: list[str], baseline: Path | None) -> dict[str, str]:
+    """The kernel each system runs in: the project's, or chatlab's own environment.
+
+    ``luxx_nb@base`` is luxx_nb imported from ``baseline`` (a folder holding another
+    ``luxx_nb`` package, such as a worktree of an earlier commit): the same run measures
+    a change against what it changes, case by case, alternated.
+    """
     kernels = {system: "python3" for system in systems}
+    if baseline is not None:
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        env = {"PYTHONPATH": str(baseline.resolve())}
+        kernels["luxx_nb@base"] = _kernel_spec(lab, "luxx-base", argv, env)
     if "chatlab" in systems:
         python, why = peer_python("chatlab")
         if python is None:
             print(f"chatlab left out: {why}")
             kernels.pop("chatlab")
         else:
-            spec = lab.root.parent / "data" / "kernels" / "chatlab"
-            spec.mkdir(parents=True)
             argv = [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-            spec_json = {"argv": argv, "display_name": "Python (chatlab)", "language": "python"}
-            (spec / "kernel.json").write_text(json.dumps(spec_json))
-            kernels["chatlab"] = "chatlab"
+            kernels["chatlab"] = _kernel_spec(lab, "chatlab", argv, {})
     return kernels
 
 
 COLUMNS = [
     ("system", "{}"), ("case", "{}"), ("fragments", "{:,}"), ("stream s", "{:.1f}"),
-    ("busy s", "{:.2f}"), ("busy %", "{:.1f}"), ("idle %", "{:.1f}"), ("long tasks", "{}"),
-    ("longest ms", "{:.0f}"), ("key p95 ms", "{:.0f}"), ("key max ms", "{:.0f}"),
+    ("busy s", "{:.2f}"), ("busy %", "{:.1f}"), ("idle %", "{:.1f}"), ("above idle %", "{:.1f}"),
+    ("long tasks", "{}"), ("longest ms", "{:.0f}"), ("key p95 ms", "{:.0f}"),
+    ("key max ms", "{:.0f}"), ("slow keys", "{}"), ("idle key p95 ms", "{:.0f}"),
     ("first ms", "{:.0f}"), ("nodes", "{:,.0f}"), ("behind s", "{:.1f}"), ("complete", "{}"),
 ]  # fmt: skip
 
@@ -218,6 +301,49 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def trace_summary(path: Path, top: int = 25) -> str:
+    """Where the page's main thread spent a traced run: self time by event, and JS by file."""
+    events = json.loads(path.read_text())
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    names = {
+        (e["pid"], e["tid"]): e["args"]["name"] for e in events if e.get("name") == "thread_name"
+    }
+    mains = [key for key, name in names.items() if name == "CrRendererMain"]
+    count = {key: 0 for key in mains}
+    for e in events:
+        if (e.get("pid"), e.get("tid")) in count:
+            count[e["pid"], e["tid"]] += 1
+    main = max(count, key=count.__getitem__)
+    spans = sorted(
+        (e for e in events if (e.get("pid"), e.get("tid")) == main and e.get("ph") == "X"
+         and "dur" in e),
+        key=lambda e: (e["ts"], -e["dur"]),
+    )  # fmt: skip
+    self_time: dict[str, float] = {}
+    stack: list[tuple[dict, list[float]]] = []
+    for e in spans:
+        while stack and stack[-1][0]["ts"] + stack[-1][0]["dur"] <= e["ts"]:
+            stack.pop()
+        if stack:
+            stack[-1][1][0] -= e["dur"]
+        label = e["name"]
+        if label in ("FunctionCall", "EvaluateScript", "v8.callFunction"):
+            data = e.get("args", {}).get("data", {})
+            url = data.get("url", "") or data.get("functionName", "")
+            label += " " + (url.rsplit("/", 1)[-1][:40] if url else "?")
+        cell = [float(e["dur"])]
+        stack.append((e, cell))
+        e["_cell"], e["_label"] = cell, label
+    for e in spans:
+        self_time[e["_label"]] = self_time.get(e["_label"], 0.0) + e["_cell"][0]
+    tasks = [e for e in spans if e["name"] in ("RunTask", "ThreadControllerImpl::RunTask")]
+    total = sum(e["dur"] for e in tasks) / 1000
+    lines = [f"{path.name}: {len(tasks)} tasks, {total:.0f} ms"]
+    for label, micros in sorted(self_time.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {micros / 1000:9.1f} ms  {label}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 KB and 1 MB; paced at 4 KB")
@@ -225,6 +351,9 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", type=int, help="full-speed sizes in characters")
     parser.add_argument("--rates", nargs="+", type=float, default=[20.0, 50.0])
     parser.add_argument("--paced-size", type=int, help="characters of the paced answers")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each case, alternated")
+    parser.add_argument("--baseline", type=Path, help="a folder with another luxx_nb to compare")
+    parser.add_argument("--trace", type=Path, help="a folder for a Chromium trace of each case")
     args = parser.parse_args()
     sizes = args.sizes or ([100_000, 1_000_000] if args.quick else [100_000, 1_000_000, 10**7])
     paced = args.paced_size or (4_000 if args.quick else 10_000)
@@ -234,25 +363,50 @@ def main() -> None:
     lab = start_lab(Path(tempfile.mkdtemp(prefix="luxx-page-")))
     rows: list[dict] = []
     try:
-        kernels = _kernels(lab, args.systems)
+        kernels = _kernels(lab, args.systems, args.baseline)
+        if args.trace is not None:
+            args.trace.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             cases = [Case(s, size, None) for size in sizes for s in kernels]
             cases += [Case(s, paced, rate) for rate in args.rates for s in kernels]
-            for case in cases:
-                if case.system != "luxx_nb" and case.size > 1_000_000:
+            cases = [case for _ in range(args.repeat) for case in cases]  # alternated
+            for number, case in enumerate(cases):
+                if not case.system.startswith("luxx_nb") and case.size > 1_000_000:
                     continue  # the naive cell takes minutes a MB (and loses its socket)
                 print(f"{case.system}: {case.label} ...", flush=True)
-                rows.append(measure(browser, lab, server, case, kernels[case.system]))
+                trace = None
+                if args.trace is not None:
+                    trace = args.trace / f"{number:02d}-{case.system}-{case.size}.json"
+                system = kernels[case.system]
+                rows.append(measure(browser, lab, server, case, system, trace))
                 print(json.dumps(rows[-1]), flush=True)
+                if trace is not None:
+                    print(trace_summary(trace), flush=True)
             browser.close()
     finally:
         stop(lab.process)
         server.stop()
     print(table(rows))
-    busy = [r["busy %"] - r["idle %"] for r in rows if r["system"] == "luxx_nb"]
-    if busy:
-        print(f"luxx_nb busy above idle: median {statistics.median(busy):.1f}% of the stream")
+    if args.repeat > 1:
+        print("\nMedians:\n" + table(medians(rows)))
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} cores")
+
+
+def medians(rows: list[dict]) -> list[dict]:
+    """One row per system and case: the median of each figure over its runs."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["system"], row["case"]), []).append(row)
+    out = []
+    for runs in groups.values():
+        row = dict(runs[0])
+        for name, value in row.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                row[name] = statistics.median(r[name] for r in runs)
+        row["complete"] = all(r["complete"] for r in runs)
+        out.append(row)
+    return out
 
 
 if __name__ == "__main__":

@@ -56,10 +56,12 @@ function receive(model, state, msg) {
       fresh.push(text.slice(at, at + length));
       at += length;
     }
+    const old = state.tail;
     state.blocks.push(...fresh);
     state.tail = text.slice(at);
     state.version = msg.version;
-    state.views.forEach((view) => view.update(fresh));
+    const grown = fresh.length ? null : textAdded(old, msg.keep, state.tail);
+    state.views.forEach((view) => view.update(fresh, grown));
     if (msg.final && !model.get("html")) {
       // The kernel keeps the final HTML unless saved state needs it sent; this page has it
       // all already, so its own copy of the model (what JupyterLab saves) gets it here.
@@ -68,6 +70,48 @@ function receive(model, state, msg) {
       state.settling = false;
     }
   }
+}
+
+// The tail grew by plain text before its closing tags ("<p>Lorem ip</p>" to
+// "<p>Lorem ipsum</p>"): {text, closing}, else null. Text with no "<", "&", CR or NUL parses
+// to itself, so a view appends it to the tail's last text node instead of parsing and
+// laying out the whole tail again (measured: a long paragraph cost the square of its length).
+const CLOSING = /^(?:<\/[a-z][a-z0-9]*>|\s)*$/;
+function textAdded(old, keep, tail) {
+  const closing = old.slice(keep);
+  if (tail.length <= old.length || !tail.endsWith(closing) || !CLOSING.test(closing)) {
+    return null;
+  }
+  const text = tail.slice(keep, tail.length - closing.length);
+  return /[<&\r\0]/.test(text) ? null : { text, closing };
+}
+
+// Append `text` where the parser would have put it: walk back from the end of `container`
+// over the closing tags and the whitespace between them, and add it to the text node they
+// close. False (the caller parses the whole tail) wherever the DOM does not match exactly.
+function appendText(container, { text, closing }) {
+  const tokens = closing.match(/<\/[a-z][a-z0-9]*>|\s+/g) || [];
+  let node = container.lastChild;
+  for (let i = tokens.length - 1; i >= 0; i--) {
+    const token = tokens[i];
+    if (!node) return false;
+    if (token[0] === "<") {
+      if (node.nodeType !== 1 || node.localName !== token.slice(2, -1)) return false;
+      node = node.lastChild;
+    } else if (node.nodeType === 3 && node.data.endsWith(token)) {
+      if (node.data.length > token.length) {
+        if (i !== 0) return false;
+        node.insertData(node.data.length - token.length, text);
+        return true;
+      }
+      node = node.previousSibling;
+    } else {
+      return false;
+    }
+  }
+  if (!node || node.nodeType !== 3) return false;
+  node.appendData(text);
+  return true;
 }
 
 function initialize({ model }) {
@@ -120,10 +164,27 @@ function render({ model, el }) {
     el.append(body);
   }
 
-  const follow = (wasAtEnd) => {
-    if (thinking && wasAtEnd) body.scrollTop = body.scrollHeight;
+  // Thinking scrolls to its end while the person has not scrolled up: known from scroll
+  // events, so an update reads no layout (a read of scrollHeight per update forced one),
+  // and the scroll itself waits for the next frame, once however many updates came.
+  let pinned = true;
+  let frame = 0;
+  if (thinking) {
+    body.addEventListener(
+      "scroll",
+      () => {
+        pinned = body.scrollHeight - body.scrollTop - body.clientHeight < 24;
+      },
+      { passive: true },
+    );
+  }
+  const follow = () => {
+    if (!thinking || !pinned || frame) return;
+    frame = requestAnimationFrame(() => {
+      frame = 0;
+      body.scrollTop = body.scrollHeight;
+    });
   };
-  const atEnd = () => body.scrollHeight - body.scrollTop - body.clientHeight < 24;
   const view = {
     reset() {
       const final = model.get("html");
@@ -134,14 +195,14 @@ function render({ model, el }) {
       blocksEl.innerHTML = state.blocks.join("");
       tailEl.innerHTML = state.tail;
       body.replaceChildren(blocksEl, tailEl);
-      follow(true);
+      pinned = true;
+      follow();
     },
-    update(fresh) {
+    update(fresh, grown) {
       if (!body.contains(tailEl)) return view.reset();
-      const wasAtEnd = atEnd();
       for (const block of fresh) blocksEl.insertAdjacentHTML("beforeend", block);
-      tailEl.innerHTML = state.tail;
-      follow(wasAtEnd);
+      if (!grown || !appendText(tailEl, grown)) tailEl.innerHTML = state.tail;
+      follow();
     },
   };
   state.views.add(view);

@@ -5,6 +5,9 @@ and shows that state as widgets; it never calls a provider or runs a tool. Fragm
 tool steps are buffered and flushed at most 30 times a second (a new step's first fragment
 at once, or one flush interval after the last flush), because a per-token update floods
 IOPub and jupyter_server drops output above about 1,000 messages a second (FIELD-NOTES).
+The interval follows the pace of arrival (``paced_interval``): each update costs the page
+about 4 ms whatever it carries (measured in JupyterLab, ``benchmarks/page.py``), so a slow
+stream is flushed when a few words have come, not every 1/30 s.
 Each flush changes its widgets inside ``hold_sync``: one message per changed widget, and a
 tool call that arrives with its result between two flushes opens its widgets with their
 final state, with no update after.
@@ -36,7 +39,7 @@ from luxx_nb.render.state import Change, Failure, RunState, Text, Thinking, Tool
 if TYPE_CHECKING:
     from luxx_nb.render.protocol import AcceptsViews
 
-__all__ = ["ChatView", "RunWidget"]
+__all__ = ["ChatView", "RunWidget", "paced_interval"]
 
 FLUSH_INTERVAL = 0.034
 """Seconds between two flushes of one run: at most 30 view updates a second.
@@ -56,6 +59,20 @@ over in half a second, and flushing 30 times a second on top of those bursts ave
 fragment still shows at once; after the warm-up the pace is ``FLUSH_INTERVAL``.
 """
 
+UPDATE_CHARS = 40
+SLOW_INTERVAL = 0.2
+"""A flush carries about ``UPDATE_CHARS`` characters: at most every ``SLOW_INTERVAL`` s.
+
+Measured in JupyterLab in Chromium (``benchmarks/page.py``, issue #18): an update costs the
+page about 4 ms (a frame's style, layout, paint and commit, plus the message's dispatch)
+whether it carries one token or a thousand. At a model's pace (20 to 50 tokens a second)
+a 1/30 s interval sends every token alone, 9.5% of the page's time; 5 updates a second is
+the pace at which the page stays within 2%. Five a second is also about the eye's pace of
+fixations while reading (four to five a second), and each update then adds three to ten
+words; faster arrivals (over about 300 tokens a second) flush up to 30 times a second,
+where each update carries enough to be worth its frame.
+"""
+
 STATUS_INTERVAL = 1.0
 """Seconds between two refreshes of the status line while nothing but its numbers change.
 
@@ -63,6 +80,13 @@ A new state shows at the next flush; the elapsed seconds and the token estimate 
 this pace. Refreshed on every flush, the status line alone would double the messages of a
 fast stream (measured: one status update per text delta, 30 a second).
 """
+
+
+def paced_interval(rate: float) -> float:
+    """The flush interval for ``rate`` characters a second arriving (see ``UPDATE_CHARS``)."""
+    if rate <= UPDATE_CHARS / SLOW_INTERVAL:
+        return SLOW_INTERVAL
+    return max(FLUSH_INTERVAL, UPDATE_CHARS / rate)
 
 
 class _Stream:
@@ -113,6 +137,8 @@ class RunWidget(ipywidgets.VBox):
         self._folding: dict[int, str] = {}  # step index -> its folded label
         self._dirty: set[StreamWidget] = set()
         self._throttle = Throttle(self._flush, FLUSH_INTERVAL, FLUSH_INTERVAL)
+        self._arrived: tuple[int, float] = (0, time.monotonic())  # chars, at the last flush
+        self._rate = 0.0  # characters a second arriving, smoothed over a few flushes
         self._tick: asyncio.TimerHandle | None = None
         self._status_shown: tuple[tuple[str, str, str], float] = (
             ("idle", "", ""),
@@ -260,7 +286,13 @@ class RunWidget(ipywidgets.VBox):
 
     def _flush(self) -> None:
         elapsed = self.run_state.elapsed() or 0.0
-        self._throttle.interval = FLUSH_INTERVAL if elapsed >= WARMUP else WARMUP_INTERVAL
+        chars, at = self._arrived
+        now = time.monotonic()
+        rate = (self.run_state.chars - chars) / max(now - at, 0.001)
+        self._rate = rate if rate > self._rate else (self._rate + rate) / 2  # up at once
+        self._arrived = (self.run_state.chars, now)
+        paced = paced_interval(self._rate)
+        self._throttle.interval = paced if elapsed >= WARMUP else WARMUP_INTERVAL
         with holding(self, self._status):
             self._show()
             dirty, self._dirty = self._dirty, set()

@@ -1,0 +1,123 @@
+"""The page's stream view (``render/frontend/stream.js``) in Chromium, without JupyterLab.
+
+The view appends plain text to the open tail's last text node instead of parsing the whole
+tail again (issue #18: a long paragraph cost the page the square of its length). That is
+right only where the parser would have built the same DOM, so this replays the messages a
+real ``StreamWidget`` sends, fragment by fragment, into the view's ``render`` with a stand-in
+model, and after every message compares the view's DOM with the kernel's HTML parsed whole:
+prose, lists, code, tables, entities and markup the model wrote (escaped), split anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from importlib import resources
+from typing import Any
+
+import comm
+import pytest
+from comm.base_comm import BaseComm
+
+from benchmarks.answers import answer
+from luxx_nb.render.live.stream import StreamWidget
+
+CHROMIUM = os.environ.get("LUXX_CHROMIUM", "/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(
+    shutil.which(CHROMIUM) is None and not os.path.exists(CHROMIUM), reason="no Chromium"
+)
+
+HOSTILE = (
+    "A long paragraph with no break " + "and more words " * 60 + "that ends here.\n\n"
+    "Text with a < b & c > d, &amp; an entity, <img src=x onerror=alert(1)> and <b>tags</b>.\n"
+    "- one item\n- two *items* with `code`\n  continued\n\n"
+    "```python\nx = 1 < 2\nprint('a & b')\n```\n\n"
+    "| a | b |\n|---|---|\n| 1 | 2 & 3 |\n\n"
+    "> a quote that goes on\n> and on\n\nThe end, with trailing spaces   \nand a last line."
+)
+
+HARNESS = """async ([source, messages]) => {
+    const url = URL.createObjectURL(new Blob([source], {type: 'text/javascript'}));
+    const view = (await import(url)).default;
+    const handlers = {};
+    const model = {
+        values: {ident: 'one', kind: 'text', html: '', expanded: true, label: ''},
+        get(key) { return this.values[key]; },
+        set(key, value) { this.values[key] = value; },
+        on(name, handler) { (handlers[name] ||= []).push(handler); },
+        off() {}, send() {}, save_changes() {},
+    };
+    view.initialize({model});
+    const el = document.createElement('div');
+    document.body.append(el);
+    view.render({model, el});
+    const body = el.querySelector('.luxx-md');
+    const expected = document.createElement('div');
+    const wrong = [];
+    let appended = 0;
+    for (const name of ['appendData', 'insertData']) {
+        const original = CharacterData.prototype[name];
+        CharacterData.prototype[name] = function (...args) {
+            appended += 1;
+            return original.apply(this, args);
+        };
+    }
+    messages.forEach(([message, html], index) => {
+        for (const handler of handlers['msg:custom']) handler(message);
+        expected.innerHTML = html;
+        const shown = document.createElement('div');
+        for (const part of body.children) shown.append(...part.cloneNode(true).childNodes);
+        shown.normalize();
+        expected.normalize();
+        if (!shown.isEqualNode(expected)) wrong.push([index, shown.innerHTML, html]);
+    });
+    return {wrong: wrong.slice(0, 3), appended, messages: messages.length};
+}"""
+
+
+def messages(text: str, size: int) -> list[tuple[dict[str, Any], str]]:
+    """The delta messages a widget sends for ``text`` in ``size``-character fragments,
+    each with the whole HTML the page should show after it."""
+    sent: list[dict[str, Any]] = []
+
+    class Recording(BaseComm):
+        def publish_msg(self, msg_type: str, data: Any = None, *args: Any, **kw: Any) -> None:
+            if msg_type == "comm_msg" and (data or {}).get("method") == "custom":
+                sent.append(data["content"])
+
+    original = comm.create_comm
+    comm.create_comm = Recording
+    try:
+        widget = StreamWidget("text", saved_state=False)
+        out = []
+        for at in range(0, len(text), size):
+            widget.append(text[at : at + size])
+            before = len(sent)
+            widget.flush()
+            if len(sent) > before:
+                out.append((sent[-1], widget.full_html()))
+        widget.finalize()
+        out.append((sent[-1], widget.full_html()))
+    finally:
+        comm.create_comm = original
+    return out
+
+
+@pytest.mark.timeout(120)
+def test_appended_text_builds_the_dom_the_parser_would() -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    source = resources.files("luxx_nb.render").joinpath("frontend", "stream.js").read_text()
+    cases = [messages(HOSTILE, size) for size in (1, 3, 4, 7)]
+    cases.append(messages(answer(8_000), 4))
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            for case in cases:
+                seen = page.evaluate(HARNESS, [source, json.loads(json.dumps(case))])
+                assert not seen["wrong"], seen["wrong"]
+                # Most updates of prose take the cheap path (the rest parse the tail).
+                assert seen["appended"] > seen["messages"] / 2, seen
+        finally:
+            browser.close()
