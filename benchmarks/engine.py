@@ -91,10 +91,10 @@ def measure(url: str, serve: Callable[[], None]) -> dict[str, float | str]:
 
 def main() -> None:
     """Measure TEXT_FILE's text in 4-character fragments; print the result as JSON."""
+    # Run by its path (test_speed, bench.py): the loopback server is test support, not installed.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from support.builders import replay, text_stream
     from support.server import ServerProcess
-    # Run by its path (test_speed, bench.py): the loopback server is test support, not installed.
 
     text = Path(sys.argv[1]).read_text(encoding="utf-8")
     body = text_stream(text, fragment_size=4).body

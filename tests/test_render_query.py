@@ -6,9 +6,9 @@ import json
 from html.parser import HTMLParser
 
 from luxx_nb.events import StepEvent, ToolCallStep, ToolResultStep
-from luxx_nb.render.saved.snapshot import HtmlRenderer
 from luxx_nb.render.live.parts import ToolCallView
 from luxx_nb.render.query import SHOWN_ROWS, query_arguments_html, query_result_html
+from luxx_nb.render.saved.snapshot import HtmlRenderer
 
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 RESULT = {

@@ -1,5 +1,6 @@
-"""Tools from typed functions through pydantic (luxx_nb/schema.py): schemas, validation,
-docstrings and results, for the annotations pydantic brings beyond the JSON basics."""
+"""Tools from typed functions through pydantic (``luxx_nb/tools/``: schema.py, arguments.py,
+docstrings.py): schemas, validation, docstrings and results, for the annotations pydantic
+brings beyond the JSON basics."""
 
 from __future__ import annotations
 

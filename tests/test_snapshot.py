@@ -27,9 +27,9 @@ from luxx_nb.events import (
     ToolCallStep,
     ToolResultStep,
 )
-from luxx_nb.render.saved.snapshot import SHOWN_CHARS, HtmlRenderer
 from luxx_nb.render.live.inline import TRANSCRIPT_KEY
 from luxx_nb.render.protocol import Renderer
+from luxx_nb.render.saved.snapshot import SHOWN_CHARS, HtmlRenderer
 from luxx_nb.transcript import read_conversations
 
 KEY = "sk-canary-snapshot-0b1c2d3e4f5a6b7c8d9e"

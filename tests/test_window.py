@@ -324,9 +324,9 @@ def test_every_view_shows_what_was_left_out_for_the_whole_run():
     import io
 
     from luxx_nb.events import StatusEvent
+    from luxx_nb.render.live.tree import RunWidget
     from luxx_nb.render.saved.snapshot import HtmlRenderer
     from luxx_nb.render.text import TextRenderer
-    from luxx_nb.render.live.tree import RunWidget
 
     note = "sent the last 6 of 13 exchanges to fit 4,096 tokens <b>"
     events = [StatusEvent(state="window", detail=note), StatusEvent(state="streaming")]
