@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .agent import Turn, error_event, run_turn
-from .config import LOCAL, Endpoint, Setting, Settings, resolve_endpoint
+from .config import DEFAULTS, LOCAL, Endpoint, Setting, Settings, resolve_endpoint
 from .errors import redact, redact_url
 from .events import ErrorEvent, Event, StatusEvent
 from .mcp_tools import MCPServer, prefixed
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["Chat", "Reply"]
 
 INTERRUPTED_MESSAGE = "Interrupted: what arrived before is kept in the reply and the history."
-DEFAULTS = Settings()
 
 
 class Chat:

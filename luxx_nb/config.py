@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANTHROPIC_BASE_URL",
+    "DEFAULTS",
     "LOCAL",
     "OPENAI_BASE_URL",
     "SETTING_NAMES",
@@ -93,6 +94,8 @@ class Settings:
 
 
 SETTING_NAMES = tuple(f.name for f in dataclasses.fields(Settings))
+DEFAULTS = Settings()
+"""Every default, for the signatures and traits that show them (``Chat``, ``LuxxMagics``)."""
 
 
 class Setting:

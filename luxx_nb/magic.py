@@ -18,7 +18,7 @@ from IPython.core.magic_arguments import parse_argstring
 from traitlets import Bool, Float, Integer, List, Unicode
 
 from .chat import Chat
-from .config import Settings, resolve_endpoint
+from .config import DEFAULTS, Settings, resolve_endpoint
 from .errors import redact_url
 from .history import NotebookHistory, Redactor
 from .line_commands import code_command, mcp_command
@@ -39,7 +39,6 @@ from .variable_tools import namespace_tools
 __all__ = ["LuxxMagics"]
 
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-DEFAULTS = Settings()
 
 
 @magics_class
