@@ -108,7 +108,21 @@ class Case:
         return f"{size} at {self.rate:g}/s" if self.rate else f"{size} full speed"
 
 
+FLOOR = """\
+import time
+view = ipywidgets.HTML("Lore"); display(view)
+for i in range({count}):
+    time.sleep({gap}); view.value = f"Lore {{i}}"
+"""
+"""JupyterLab's own cost of a widget update: the smallest one, at luxx_nb's paced rate."""
+FLOOR_RATE = 5.0
+
+
 def _cells(case: Case, server: ServerProcess) -> list[str]:
+    if case.system == "floor":
+        seconds = case.size / FRAGMENT / case.rate if case.rate else 2.0
+        count = int(seconds * FLOOR_RATE)
+        return ["import ipywidgets", FLOOR.format(count=count, gap=1 / FLOOR_RATE), ""]
     if case.system.startswith("luxx_nb"):
         return ["%load_ext luxx_nb", luxx_cell(server), ""]
     if case.system == "naive":
@@ -144,15 +158,19 @@ def _last_words(text: str) -> re.Pattern[str]:
     return re.compile(r"\W+".join(map(re.escape, words)))
 
 
-PACE = 0.2  # seconds between two keys a person types into the third cell
+PACE = {False: 0.1, True: 0.5}
+"""Seconds between two keys typed into the third cell, at full speed and paced: a short run
+needs keys close together for a p95, and at a long one fewer keys keep the typing's own cost
+(CodeMirror, a frame per key: about 10% of the page at 5 keys a second) from drowning what
+the stream adds."""
 
 
 def _done(page: Any, index: int) -> bool:
     return bool(page.evaluate(DONE, index))
 
 
-def _typing(page: Any, until: Any, least: float, limit: float = 1200.0) -> float:
-    """Type a key every ``PACE`` seconds, for ``least`` seconds and until ``until()``.
+def _typing(page: Any, until: Any, least: float, pace: float, limit: float = 1200.0) -> float:
+    """Type a key every ``pace`` seconds, for ``least`` seconds and until ``until()``.
 
     The idle baseline is taken the same way, so the keys, their frames and the polls are
     in the baseline too and the stream's figures are what the stream adds.
@@ -160,7 +178,7 @@ def _typing(page: Any, until: Any, least: float, limit: float = 1200.0) -> float
     started = time.monotonic()
     while (spent := time.monotonic() - started) < least or not until():
         page.keyboard.type("x")
-        time.sleep(PACE)
+        time.sleep(pace)
         assert spent < limit, f"not done in {limit:.0f} s"
     return time.monotonic() - started
 
@@ -199,7 +217,8 @@ def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: s
         editor = page.locator(".jp-Notebook .jp-CodeCell").nth(2).locator(".cm-content")
         editor.click()
         idle_before = _metrics(cdp)["TaskDuration"]
-        idle_took = _typing(page, lambda: _done(page, 1) or True, 3.0)
+        pace = PACE[case.rate is not None]
+        idle_took = _typing(page, lambda: _done(page, 1) or True, 3.0, pace)
         idle_share = (_metrics(cdp)["TaskDuration"] - idle_before) / idle_took
         idle = page.evaluate("() => window.__luxx")
         page.evaluate("() => window.__luxx.reset()")
@@ -211,22 +230,23 @@ def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: s
         started = time.monotonic()
         _run_cell(page, 1)
         editor.click()
-        took = _typing(page, lambda: _done(page, 1), 1.0)  # the kernel's cell, to its end
+        took = _typing(page, lambda: _done(page, 1), 1.0, pace)  # the kernel's cell, to its end
         last = _last_words(text)
         ended = time.monotonic()
         complete = False
-        while time.monotonic() - ended < 120:
+        while case.system != "floor" and time.monotonic() - ended < 120:
             if complete := bool(last.search(page.evaluate(LAST_TEXT))):
                 break
-            _typing(page, lambda: True, 0.0)
+            _typing(page, lambda: True, 0.0, pace)
         behind = time.monotonic() - ended  # how long the page took to catch up with the kernel
-        _typing(page, lambda: True, 0.5)  # the last messages are painted
+        _typing(page, lambda: True, 0.5, pace)  # the last messages are painted
         after = _metrics(cdp)
         window = time.monotonic() - started
         if trace is not None:
             browser.stop_tracing()
         seen = page.evaluate("() => window.__luxx")
-        sent = server.requests()[-1]["time"] + delay  # the first fragment follows the role chunk
+        requests = server.requests() if case.system != "floor" else []
+        sent = requests[-1]["time"] + delay if requests else None  # after the role chunk
         p95, worst, slow = _keys(seen)
         busy = after["TaskDuration"] - before["TaskDuration"]
         return {
@@ -244,7 +264,7 @@ def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: s
             "key max ms": worst,
             "slow keys": f"{slow}/{seen['keys']}",
             "idle key p95 ms": _keys(idle)[0],
-            "first ms": seen["first"] - sent * 1000 if seen["first"] else float("nan"),
+            "first ms": seen["first"] - sent * 1000 if seen["first"] and sent else float("nan"),
             "nodes": after["Nodes"],
             "behind s": behind,
             "complete": complete,
@@ -261,18 +281,19 @@ def _kernel_spec(lab: Lab, name: str, argv: list[str], env: dict[str, str]) -> s
     return name
 
 
-def _kernels(lab: Lab, systems: list[str], baseline: Path | None) -> dict[str, str]:
+def _kernels(lab: Lab, systems: list[str], variants: list[str]) -> dict[str, str]:
     """The kernel each system runs in: the project's, or chatlab's own environment.
 
-    ``luxx_nb@base`` is luxx_nb imported from ``baseline`` (a folder holding another
-    ``luxx_nb`` package, such as a worktree of an earlier commit): the same run measures
-    a change against what it changes, case by case, alternated.
+    A variant ``NAME=DIR`` is the system ``luxx_nb@NAME``: luxx_nb imported from ``DIR`` (a
+    folder holding another ``luxx_nb`` package, such as a worktree of an earlier commit), so
+    one run measures a change against what it changes, case by case, alternated.
     """
     kernels = {system: "python3" for system in systems}
-    if baseline is not None:
+    for variant in variants:
+        name, folder = variant.split("=", 1)
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-        env = {"PYTHONPATH": str(baseline.resolve())}
-        kernels["luxx_nb@base"] = _kernel_spec(lab, "luxx-base", argv, env)
+        env = {"PYTHONPATH": str(Path(folder).resolve())}
+        kernels[f"luxx_nb@{name}"] = _kernel_spec(lab, f"luxx-{name}", argv, env)
     if "chatlab" in systems:
         python, why = peer_python("chatlab")
         if python is None:
@@ -352,7 +373,9 @@ def main() -> None:
     parser.add_argument("--rates", nargs="+", type=float, default=[20.0, 50.0])
     parser.add_argument("--paced-size", type=int, help="characters of the paced answers")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each case, alternated")
-    parser.add_argument("--baseline", type=Path, help="a folder with another luxx_nb to compare")
+    parser.add_argument(
+        "--variant", action="append", default=[], help="NAME=DIR: luxx_nb from DIR, beside"
+    )
     parser.add_argument("--trace", type=Path, help="a folder for a Chromium trace of each case")
     args = parser.parse_args()
     sizes = args.sizes or ([100_000, 1_000_000] if args.quick else [100_000, 1_000_000, 10**7])
@@ -363,7 +386,7 @@ def main() -> None:
     lab = start_lab(Path(tempfile.mkdtemp(prefix="luxx-page-")))
     rows: list[dict] = []
     try:
-        kernels = _kernels(lab, args.systems, args.baseline)
+        kernels = _kernels(lab, args.systems, args.variant)
         if args.trace is not None:
             args.trace.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as playwright:

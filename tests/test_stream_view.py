@@ -67,7 +67,9 @@ HARNESS = """async ([source, messages]) => {
         for (const handler of handlers['msg:custom']) handler(message);
         expected.innerHTML = html;
         const shown = document.createElement('div');
-        for (const part of body.children) shown.append(...part.cloneNode(true).childNodes);
+        for (const part of body.querySelectorAll('.luxx-chunk, .luxx-tail')) {
+            shown.append(...part.cloneNode(true).childNodes);
+        }
         shown.normalize();
         expected.normalize();
         if (!shown.isEqualNode(expected)) wrong.push([index, shown.innerHTML, html]);

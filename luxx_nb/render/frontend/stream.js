@@ -125,6 +125,11 @@ function initialize({ model }) {
   };
 }
 
+// Final blocks go in chunks of about CHUNK characters of HTML, each laid out and painted
+// only while it is near the screen (`content-visibility: auto` in stream.css): a long
+// answer's updates then cost the page the chunks in view, not the whole output.
+const CHUNK = 16384;
+
 function element(tag, className) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -185,6 +190,9 @@ function render({ model, el }) {
       body.scrollTop = body.scrollHeight;
     });
   };
+  let chunk = null;
+  let chunkSize = 0;
+  const newChunk = () => blocksEl.appendChild(element("div", "luxx-chunk"));
   const view = {
     reset() {
       const final = model.get("html");
@@ -192,7 +200,21 @@ function render({ model, el }) {
         body.innerHTML = final;
         return;
       }
-      blocksEl.innerHTML = state.blocks.join("");
+      blocksEl.replaceChildren();
+      chunk = null;
+      let group = [];
+      let size = 0;
+      for (const block of state.blocks) {
+        group.push(block);
+        size += block.length;
+        if (size >= CHUNK) {
+          newChunk().innerHTML = group.join("");
+          group = [];
+          size = 0;
+        }
+      }
+      if (group.length) (chunk = newChunk()).innerHTML = group.join("");
+      chunkSize = size;
       tailEl.innerHTML = state.tail;
       body.replaceChildren(blocksEl, tailEl);
       pinned = true;
@@ -200,7 +222,14 @@ function render({ model, el }) {
     },
     update(fresh, grown) {
       if (!body.contains(tailEl)) return view.reset();
-      for (const block of fresh) blocksEl.insertAdjacentHTML("beforeend", block);
+      for (const block of fresh) {
+        if (!chunk || chunkSize >= CHUNK) {
+          chunk = newChunk();
+          chunkSize = 0;
+        }
+        chunk.insertAdjacentHTML("beforeend", block);
+        chunkSize += block.length;
+      }
       if (!grown || !appendText(tailEl, grown)) tailEl.innerHTML = state.tail;
       follow();
     },

@@ -78,11 +78,16 @@ class BlockStore:
     """
 
     GROUP = 524_288
+    PIECE = 16_384
+    """A drained group comes back in pieces of whole blocks of about this many characters
+    (the snapshot lays each out only near the screen: ``render/saved/snapshot.py``)."""
 
     def __init__(self) -> None:
-        self._packed: list[bytes] = []
+        self._packed: list[tuple[bytes, list[int]]] = []  # each with its pieces' ends
         self._recent: list[str] = []
         self._recent_size = 0
+        self._cuts: list[int] = []
+        self._piece = 0
         self.size = 0
 
     def extend(self, blocks: list[str]) -> None:
@@ -90,26 +95,39 @@ class BlockStore:
             self._recent.append(block)
             self._recent_size += len(block)
             self.size += len(block)
+            self._piece += len(block)
+            if self._piece >= self.PIECE:
+                self._cuts.append(self._recent_size)
+                self._piece = 0
         if self._recent_size >= self.GROUP:
             group = "".join(self._recent).encode("utf-8", "surrogatepass")
-            self._packed.append(zlib.compress(group, 1))
-            self._recent, self._recent_size = [], 0
+            self._packed.append((zlib.compress(group, 1), self._cuts))
+            self._recent, self._recent_size, self._cuts, self._piece = [], 0, [], 0
 
     def blocks(self) -> list[str]:
         """Every block so far (a packed group comes back as one block)."""
-        return [*map(_unpack, self._packed), *self._recent]
+        return [*(_unpack(group) for group, _ in self._packed), *self._recent]
 
     def drain(self) -> Iterator[str]:
-        """Every block, handed over: the store is empty at once, and lets go as it goes."""
+        """Every block, handed over: the store is empty at once, and lets go as it goes.
+
+        A packed group comes back in pieces of whole blocks (``PIECE``)."""
         packed, recent = self._packed, self._recent
         self._packed, self._recent, self._recent_size, self.size = [], [], 0, 0
+        self._cuts, self._piece = [], 0
         return _drained(packed, recent)
 
 
-def _drained(packed: list[bytes], recent: list[str]) -> Iterator[str]:
+def _drained(packed: list[tuple[bytes, list[int]]], recent: list[str]) -> Iterator[str]:
     packed.reverse()
     while packed:
-        yield _unpack(packed.pop())  # popped: each group is let go of once unpacked
+        group, cuts = packed.pop()  # popped: each group is let go of once unpacked
+        text = _unpack(group)
+        start = 0
+        for end in (*cuts, len(text)):
+            if end > start:
+                yield text[start:end]
+            start = end
     yield from recent
 
 

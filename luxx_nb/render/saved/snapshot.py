@@ -6,6 +6,12 @@ well with no kernel, no JavaScript and no stylesheet of ours (GitHub strips ``<s
 layout lives in ``style`` attributes with plain fallbacks for JupyterLab's theme variables,
 and the one ``<style>`` block only adds code colors.
 
+A long answer (over ``CHUNK`` characters of HTML) goes in chunks that the page lays out only
+near the screen (``content-visibility: auto``): measured in JupyterLab in Chromium
+(``benchmarks/page.py``, issue #18), the page laid a 1 MB snapshot out whole in the task that
+showed it, 408 ms of a 782 ms task, where parsing it took 21 ms. A short answer's markup is
+as it was; a page that ignores the property lays the chunks out as plain ``div`` elements.
+
 Every string from a model, a tool or a variable is escaped (``render/markup.py``, shared
 with the live view), or rendered by ``render_markdown`` (raw HTML off, then an nh3
 allow-list). The snapshot has no script and no event handler; a page that shows it runs
@@ -57,6 +63,13 @@ _STYLE = (
     "background: var(--jp-cell-editor-background, #f7f7f7); }\n"
     "</style>"
 )
+CHUNK = 16_384
+"""Characters of HTML from which a thinking or text step goes in chunks of about this size."""
+_CHUNK = (
+    '<div class="luxx-chunk" style="content-visibility:auto;contain-intrinsic-size:auto 600px;">'
+)
+"""A chunk's first block keeps its top margin: contained, it would not collapse with the
+last block's bottom margin before it, so the gap between chunks is a little wider."""
 
 
 class HtmlRenderer:
@@ -135,7 +148,7 @@ class HtmlRenderer:
             if reused is None:
                 yield render_markdown(item.step.content)
             else:
-                yield from reused
+                yield from _chunked(reused)
             yield tail
         yield "\n</div>"
 
@@ -151,6 +164,31 @@ class HtmlRenderer:
             local=run.local,
             window=run.window,
         )
+
+
+def _chunked(blocks: Iterator[str]) -> Iterator[str]:
+    """Blocks as they are when they come to under ``CHUNK`` characters, else in chunks of
+    whole blocks (``_CHUNK``), each closed at the first block boundary past ``CHUNK``."""
+    blocks = iter(blocks)
+    held: list[str] = []
+    size = 0
+    for block in blocks:
+        held.append(block)
+        size += len(block)
+        if size >= CHUNK:
+            break
+    else:
+        yield from held
+        return
+    yield _CHUNK
+    yield from held
+    for block in blocks:
+        if size >= CHUNK:
+            yield "</div>" + _CHUNK
+            size = 0
+        yield block
+        size += len(block)
+    yield "</div>"
 
 
 def _folded(
