@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from typing import Any
 
+from .approval import ApprovalRequest, Decision
 from .config import Settings
 from .errors import ContextTooSmallError, HTTPStatusError, LuxxError, ProviderError, redact
 from .events import DoneEvent, ErrorEvent, Event, StatusEvent, Usage
@@ -42,8 +43,12 @@ async def run_turn(
     context: Callable[[str], ToolContext],
     turn: Turn,
     windower: Windower | None = None,
+    approve: Callable[[ApprovalRequest], Awaitable[Decision]] | None = None,
 ) -> AsyncIterator[Event]:
     """Events of one turn. ``messages`` is the conversation; it is extended in place.
+
+    ``approve`` decides each call of a tool marked ``approve`` (``approval.py``); without it,
+    such calls are declined.
 
     Each request sends the window of it that ``windower`` picks (``window.py``); a request
     refused as too long for the model's context is sent again, smaller, a few times at most.
@@ -68,7 +73,9 @@ async def run_turn(
                 turn.done = _done_event(turn)
                 yield turn.done
                 return
-            running = run_tools(calls, tools, settings, context, messages, turn, provider.api_key)
+            running = run_tools(
+                calls, tools, settings, context, messages, turn, provider.api_key, approve
+            )
             async with aclosing(running) as events:
                 async for event in events:
                     yield event

@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .agent import Turn, error_event, run_turn
+from .approval import RunControls, set_controls
 from .config import DEFAULTS, LOCAL, Endpoint, Setting, Settings, resolve_endpoint
 from .errors import redact, redact_url
-from .events import ErrorEvent, Event, StatusEvent
+from .events import ErrorEvent, Event, StatusEvent, StepEvent
 from .mcp_tools import MCPServer, prefixed
 from .ready import local_crash, provider_for, ready_endpoint
 from .reply import Reply, reply_of
 from .runner import run_sync
 from .tools import Tool, ToolContext, make_tool
+from .turn_views import call_views as _call
+from .turn_views import fallback, views_of
 from .window import TokenEstimate, Window, Windower
 
 if TYPE_CHECKING:
@@ -32,7 +34,6 @@ if TYPE_CHECKING:
 
     from .history import NotebookHistory
     from .namespace import NamespaceView
-    from .render.protocol import Publishes, Renderer
 
 __all__ = ["Chat", "Reply"]
 
@@ -95,6 +96,7 @@ class Chat:
         self.replies: list[Reply] = []
         self._views: list[Any] = []
         self._busy = False
+        self._controls: RunControls | None = None  # the running turn's Stop and approvals
         self._estimate = TokenEstimate()  # characters a token, learned from each answer's usage
         self._windower: Windower | None = None  # what the windows learned, for one endpoint
         self._windower_url: str | None = None
@@ -209,7 +211,7 @@ class Chat:
 
     def send(self, prompt: str, *, display: bool | None = None) -> Reply:
         """Ask, wait for the whole answer, return it. Works inside a running notebook cell."""
-        renderers, publishing = self._renderers(display)
+        renderers, publishing = views_of(self, display)
         try:
             return run_sync(self._collect(prompt, renderers))
         except KeyboardInterrupt:
@@ -221,7 +223,7 @@ class Chat:
 
     async def asend(self, prompt: str, *, display: bool | None = None) -> Reply:
         """The same as ``send``, for async code."""
-        renderers, publishing = self._renderers(display)
+        renderers, publishing = views_of(self, display)
         try:
             return await self._collect(prompt, renderers)
         finally:
@@ -232,6 +234,20 @@ class Chat:
         async for event in self.events(prompt, ()):
             if include_status or not isinstance(event, StatusEvent):
                 yield event
+
+    def stop(self) -> bool:
+        """Stop the running turn, from any thread (the Stop button calls this).
+
+        The turn ends as a kernel interrupt ends it (what arrived is kept, the stream is
+        closed, tools are cancelled, calls waiting for approval are declined, the history
+        stays valid), but ``send`` returns its ``Reply``, whose state is ``stopped``. False
+        when no turn was running.
+        """
+        controls = self._controls
+        if controls is None or not self._busy:
+            return False
+        controls.stop()
+        return True
 
     @property
     def last_reply(self) -> Reply | None:
@@ -251,41 +267,55 @@ class Chat:
             raise RuntimeError("This chat is still answering; wait for it or use another Chat.")
         self._busy = True
         turn, state = Turn(), "done"
+        controls = self._controls = RunControls.for_this_task(
+            lambda: self._busy and self._controls is controls, fallback=fallback()
+        )
         self.history.append({"role": "user", "content": prompt})
-        _call(renderers, "start", model=self.model, local=self.endpoint.local)
+        token = set_controls(controls)  # the views opening now find the run's controls
         try:
-            async for event in self._guarded_events(turn):
+            _call(renderers, "start", model=self.model, local=self.endpoint.local)
+        finally:
+            token.var.reset(token)
+        try:
+            async for event in self._guarded_events(turn, controls):
                 _call(renderers, "handle", event)
                 yield event
-        except (asyncio.CancelledError, GeneratorExit):
+        except asyncio.CancelledError:
+            state = "stopped" if controls.stopped else "interrupted"
+            if state == "interrupted":
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # a Stop: the turn ends, its caller gets the Reply
+        except GeneratorExit:
             state = "interrupted"
             raise
         finally:
             self._busy = False
-            if state != "interrupted" and turn.error is not None:
+            if state == "done" and turn.error is not None:
                 state = "error"
-            self.replies.append(
-                reply_of(turn, interrupted=state == "interrupted", model=self.model)
-            )
+            self.replies.append(reply_of(turn, state=state, model=self.model))
+            for step in turn.unsent:  # calls declined as the turn was cut short
+                _call(renderers, "handle", StepEvent(step=step))
             error = turn.error
-            message = "Interrupted" if state == "interrupted" else error.message if error else None
+            message = _FINAL_MESSAGES.get(state) or (error.message if error else None)
             _call(renderers, "finish", state, message, error.detail if error else None)
 
-    async def _guarded_events(self, turn: Turn) -> AsyncIterator[Event]:
+    async def _guarded_events(self, turn: Turn, controls: RunControls) -> AsyncIterator[Event]:
         """The turn's events with the key hidden; a failure anywhere becomes an error event.
 
         The agent already ends a turn on any error it meets; this is the wall behind it, so
         that nothing but cancellation ever leaves ``send`` as an exception.
         """
         secret = self.endpoint.api_key
-        async for event in _failures_as_events(self._turn_events(turn)):
+        async for event in _failures_as_events(self._turn_events(turn, controls)):
             if isinstance(event, ErrorEvent):
                 event = turn.error = _redacted(event, secret)  # the one place it is written
             elif isinstance(event, StatusEvent) and event.detail:
                 event = dataclasses.replace(event, detail=redact(event.detail, secret))
             yield event
 
-    async def _turn_events(self, turn: Turn) -> AsyncIterator[Event]:
+    async def _turn_events(self, turn: Turn, controls: RunControls) -> AsyncIterator[Event]:
         """The endpoint made ready, the provider and the tools of this run, then the agent."""
         endpoint: Endpoint | None = None
         async for item in ready_endpoint(self.endpoint):
@@ -314,6 +344,7 @@ class Chat:
                 context=self._context,
                 turn=turn,
                 windower=windower,
+                approve=controls.decide,
             ):
                 broken = isinstance(event, ErrorEvent) and event.kind in (
                     "connection",
@@ -344,27 +375,8 @@ class Chat:
             namespace=view, chat=self, call_id=call_id, notebook_history=self.notebook_history
         )
 
-    def _renderers(self, display: bool | None) -> tuple[list[Renderer], list[Publishes]]:
-        """The views of this run (attached ChatViews, else an inline one in a notebook), and
-        those of them that publish a snapshot when the run is over."""
-        local = self.endpoint.local
-        renderers = [view.open_run(model=self.model, local=local) for view in self._views]
-        publishing: list[Publishes] = []
-        if display or (display is None and not renderers):
-            from .render.live.inline import InlineRun, inline_renderer
 
-            renderer = inline_renderer(
-                model=self.model,
-                local=local,
-                force=bool(display),
-                chat=self.name,
-                history=self.history,
-            )
-            if renderer is not None:
-                renderers.append(renderer)
-            if isinstance(renderer, InlineRun):
-                publishing.append(renderer)
-        return renderers, publishing
+_FINAL_MESSAGES = {"interrupted": "Interrupted", "stopped": "Stopped"}
 
 
 async def _failures_as_events(events: AsyncIterator[Event]) -> AsyncIterator[Event]:
@@ -382,12 +394,3 @@ def _redacted(error: ErrorEvent, secret: str | None) -> ErrorEvent:
         message=redact(error.message, secret),
         detail=error.detail and redact(error.detail, secret),
     )
-
-
-def _call(renderers: Sequence[Any], method: str, *args: Any, **kwargs: Any) -> None:
-    """A broken view must not break the run: it is reported once and the run goes on."""
-    for renderer in renderers:
-        try:
-            getattr(renderer, method)(*args, **kwargs)
-        except Exception as exc:  # pragma: no cover - depends on the view
-            warnings.warn(f"luxx_nb view failed in {method}: {exc!r}", stacklevel=2)

@@ -276,6 +276,8 @@ class ToolResultStep(_ToolStep):
     """The notebook variables the tool read, in order; shown with the step, not on the wire."""
     images: tuple[Image, ...] = field(default=(), repr=False, compare=False)
     """Images shown with the step (the model got a note of each), not on the wire."""
+    decision: str = field(default="", repr=False, compare=False)
+    """Who decided a call that asks first (``approved by the person``), not on the wire."""
     type: ClassVar[str] = "tool_result"
     shape: ClassVar[tuple[str, ...]] = ("id_ref", "name", "content", "success")
 

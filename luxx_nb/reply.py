@@ -28,9 +28,13 @@ class Reply:
     error_detail: str | None = field(default=None, repr=False)
     interrupted: bool = False
     model: str = ""
+    stopped: bool = False
+    """Ended by ``Chat.stop()`` (the Stop button): what arrived is kept, as for an interrupt."""
 
     @property
     def state(self) -> str:
+        if self.stopped:
+            return "stopped"
         return "interrupted" if self.interrupted else "error" if self.error else "done"
 
     def __repr__(self) -> str:
@@ -42,8 +46,12 @@ class Reply:
         )
 
 
-def reply_of(turn: Turn, *, interrupted: bool, model: str) -> Reply:
-    """The reply for a turn that has ended, however it ended."""
+def reply_of(
+    turn: Turn, *, interrupted: bool = False, model: str, state: str | None = None
+) -> Reply:
+    """The reply for a turn that has ended, however it ended (``state``: how, when given)."""
+    if state is not None:
+        interrupted = state == "interrupted"
     usage = turn.usage
     done = turn.done
     return Reply(
@@ -59,4 +67,5 @@ def reply_of(turn: Turn, *, interrupted: bool, model: str) -> Reply:
         error_detail=turn.error.detail if turn.error else None,
         interrupted=interrupted,
         model=model,
+        stopped=state == "stopped",
     )

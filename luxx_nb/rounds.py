@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
 from .accumulate import ToolCall, ToolCallAccumulator
+from .approval import STOPPED, ApprovalRequest, Decision, no_front_end
 from .config import Settings
 from .errors import redact
 from .events import (
@@ -41,6 +42,7 @@ from .events import (
 )
 from .providers.wire import REPLAY_KEY, Provider
 from .tools import Tool, ToolContext, ToolOutput, invoke
+from .tools.result import failure
 from .window import Window
 
 __all__ = ["INTERRUPTED_RESULT", "Round", "Turn", "run_tools", "stream_round"]
@@ -67,6 +69,9 @@ class Turn:
     """What the last request sent of the conversation."""
     window_note: str = ""
     """What the requests left out, as the status line says it ("" when nothing)."""
+    unsent: list[ToolResultStep] = field(default_factory=list)
+    """Results written when the turn was cut short (calls declined while they waited), for
+    the views to show after the turn's last event."""
     _count: int = 0
 
     def next_index(self) -> int:
@@ -204,11 +209,14 @@ async def run_tools(
     messages: list[dict[str, Any]],
     turn: Turn,
     secret: str | None = None,
+    approve: Callable[[ApprovalRequest], Awaitable[Decision]] | None = None,
 ) -> AsyncIterator[Event]:
     """Emit the calls, run them all at once, emit each result as it comes.
 
-    A result never carries the API key (a tool may have read it from the environment), not
-    to the model, not to a view.
+    A call of a tool marked ``approve`` waits for ``approve``'s decision (each on its own,
+    side by side) and runs only when approved; declined, its result is a failure the model
+    reads. A result never carries the API key (a tool may have read it from the
+    environment), not to the model, not to a view.
     """
     call_steps: dict[str, ToolCallStep] = {}
     for call in calls:
@@ -220,7 +228,16 @@ async def run_tools(
         yield StepEvent(step=step)
     yield StatusEvent(state="running_tools", detail=", ".join(c.name for c in calls))
 
-    async def one(call: ToolCall) -> tuple[ToolCall, Any]:
+    ran: set[str] = set()  # approved (or free) calls that started
+
+    async def one(call: ToolCall) -> tuple[ToolCall, Any, Decision | None]:
+        tool, decision = tools.get(call.name), None
+        if tool is not None and tool.approve:
+            request = ApprovalRequest(call.id, call.name, call.arguments)
+            decision = no_front_end(request) if approve is None else await approve(request)
+            if not decision.approved:
+                return call, failure(decision.message), decision
+        ran.add(call.id)
         output = await invoke(
             tools,
             call.name,
@@ -229,13 +246,13 @@ async def run_tools(
             timeout=settings.tool_timeout,
             max_chars=settings.max_result_chars,
         )
-        return call, _scrub(output, secret)
+        return call, _scrub(output, secret), decision
 
     tasks = [asyncio.ensure_future(one(call)) for call in calls]
     answered: set[str] = set()
     try:
         for next_done in asyncio.as_completed(tasks):
-            call, output = await next_done
+            call, output, decision = await next_done
             step = ToolResultStep(
                 index=turn.next_index(),
                 id_ref=call_steps[call.id].id,
@@ -246,6 +263,7 @@ async def run_tools(
                 output=output.output,
                 variables=output.variables,
                 images=output.images,
+                decision=decision.label if decision else "",
             )
             turn.record(step)
             messages.append({"role": "tool", "tool_call_id": call.id, "content": output.content})
@@ -256,9 +274,22 @@ async def run_tools(
             task.cancel()
         for call in calls:
             if call.id not in answered:
-                messages.append(
-                    {"role": "tool", "tool_call_id": call.id, "content": INTERRUPTED_RESULT}
-                )
+                content = INTERRUPTED_RESULT
+                tool = tools.get(call.name)
+                if tool is not None and tool.approve and call.id not in ran:
+                    declined = failure(Decision(False, "luxx", STOPPED).message)
+                    content = declined.content
+                    step = ToolResultStep(
+                        index=turn.next_index(),
+                        id_ref=call_steps[call.id].id,
+                        name=call.name,
+                        content=content,
+                        success=False,
+                        decision=STOPPED,
+                    )
+                    turn.record(step)
+                    turn.unsent.append(step)
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
 
 
 def _scrub(output: ToolOutput, secret: str | None) -> ToolOutput:

@@ -19,6 +19,7 @@ STATE_LABELS = {
     "done": "done",
     "error": "error",
     "interrupted": "interrupted",
+    "stopped": "stopped",
 }
 """What the status line calls each state of a run."""
 

@@ -59,7 +59,7 @@ SAVED_PRE = (
 )
 """A saved ``<pre>``: the same look, every one scrolled (the snapshot's markup since #5)."""
 
-_STATE_STYLES = {"done": OK, "error": FAIL, "interrupted": WARN}
+_STATE_STYLES = {"done": OK, "error": FAIL, "interrupted": WARN, "stopped": WARN}
 _STATUS = f"font-size:12px;{MUTED}padding:2px 0;"
 LOCAL_NOTE = (
     "This answer comes from a tiny model running on this machine: expect short, simple and "
@@ -78,8 +78,10 @@ def status_html(
     final: bool = False,
     local: bool = False,
     window: str = "",
+    hint: str = "",
 ) -> str:
-    """The status line (``~123`` tokens while estimated); ``window``: what was left out."""
+    """The status line (``~123`` tokens while estimated); ``window``: what was left out;
+    ``hint``: a note while the run runs (how to stop it where no button can)."""
     label = escape(STATE_LABELS.get(state, state))
     if detail:
         label += f" ({escape(detail)})"
@@ -93,6 +95,7 @@ def status_html(
         parts.append(f"~{estimate:,} tokens")
     notes = f'<div class="luxx-window">{escape(window)}</div>' if window else ""
     notes += f"<div><i>{LOCAL_NOTE}</i></div>" if local else ""
+    notes += f'<div class="luxx-hint">{escape(hint)}</div>' if hint and not final else ""
     return f'<div class="luxx-status" style="{_STATUS}">{" · ".join(parts)}{notes}</div>'
 
 
@@ -135,6 +138,12 @@ def tool_body(
         if result.variables:
             names = escape(", ".join(result.variables))
             parts.append(f'<div style="{LABEL}">variables read: {names}</div>')
+        if result.decision:  # a call that asked first: who decided
+            color = OK if result.decision.startswith("approved") else FAIL
+            parts.append(
+                f'<div style="{LABEL}" class="luxx-decision">'
+                f'<span style="{color}">{escape(result.decision)}</span></div>'
+            )
     return "".join(parts)
 
 

@@ -58,6 +58,8 @@ class Tool:
     context_params: tuple[str, ...] = field(default=(), repr=False)
     validate: Callable[[str], dict[str, Any]] | None = field(default=None, repr=False)
     source: str = field(default="", repr=False)
+    approve: bool = field(default=False, repr=False)
+    """Whether a person approves each call before it runs (a tool that acts)."""
 
     @property
     def is_async(self) -> bool:
@@ -99,12 +101,16 @@ def tool(
     *,
     name: str | None = None,
     description: str | None = None,
+    approve: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
-    """Decorate a typed, documented function to make it a tool (``@tool`` or ``@tool(...)``)."""
+    """Decorate a typed, documented function to make it a tool (``@tool`` or ``@tool(...)``).
+
+    ``approve=True`` marks a tool that acts: each call waits for a person's Approve or Deny.
+    """
     localns = _caller_locals()
 
     def decorate(f: Callable[..., Any]) -> Tool:
-        made = make_tool(f, name=name, description=description, localns=localns)
+        made = make_tool(f, name=name, description=description, localns=localns, approve=approve)
         _registry[made.name] = made
         return made
 
@@ -126,6 +132,7 @@ def make_tool(
     name: str | None = None,
     description: str | None = None,
     localns: Mapping[str, Any] | None = None,
+    approve: bool = False,
 ) -> Tool:
     """Build a Tool without registering it (for luxx_nb's own tools)."""
     label = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
@@ -179,4 +186,12 @@ def make_tool(
         parameters, validate = arguments_model(name, described, param_docs)
     except TypeError as exc:
         raise refuse(str(exc)) from None
-    return Tool(name, description or summary, parameters, fn, tuple(context_params), validate)
+    return Tool(
+        name,
+        description or summary,
+        parameters,
+        fn,
+        tuple(context_params),
+        validate,
+        approve=approve,
+    )

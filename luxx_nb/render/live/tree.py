@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 
+from luxx_nb.approval import current_controls
 from luxx_nb.events import Event, StepEvent, ToolCallStep
+from luxx_nb.render.live.controls import RunButtons
 from luxx_nb.render.live.parts import (
     ErrorView,
     ToolCallView,
@@ -144,6 +146,7 @@ class RunWidget(ipywidgets.VBox):
             ("idle", "", ""),
             time.monotonic(),
         )
+        self._buttons: RunButtons | None = None  # Stop and approvals (approval.RunControls)
         # Initial values go in the messages that open the widgets, not in updates after them.
         self._status = html_part(self._status_html())
         kwargs.setdefault("layout", shared_layout())
@@ -168,6 +171,9 @@ class RunWidget(ipywidgets.VBox):
 
     def start(self, *, model: str, local: bool = False) -> None:
         self.run_state.start(model=model, local=local)
+        controls = current_controls()  # the run's Stop and approvals, when a Chat runs it
+        if controls is not None:
+            self._buttons = RunButtons(self, self._status, controls, self._show_now)
         self._refresh_status(force=True)
         self._schedule_tick()
 
@@ -202,6 +208,8 @@ class RunWidget(ipywidgets.VBox):
                 for stream in streams:
                     stream.finalize()
             self._refresh_status(force=True)
+            if self._buttons is not None:
+                self._buttons.finish()
         self._dirty.clear()
 
     def take_rendered(self) -> dict[int, Iterator[str]]:
@@ -270,6 +278,10 @@ class RunWidget(ipywidgets.VBox):
             with view.hold_sync():
                 view.expanded = False
                 view.label = label
+
+    def _show_now(self) -> None:
+        with holding(self):
+            self._show()
 
     def _open(self, item: _Pending) -> ipywidgets.Widget:
         if isinstance(item, ToolCall):
@@ -340,6 +352,7 @@ class RunWidget(ipywidgets.VBox):
             final=run.finished,
             local=run.local,
             window=run.window,
+            hint=self._buttons.hint if self._buttons is not None else "",
         )
 
 
