@@ -131,6 +131,8 @@ class RunControls:
         self._approvers: list[Approver] = []
         self._waiting: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[Decision]]] = {}
         self.stopped = False
+        self.expecting = False
+        """A view may yet take clicks (it looks for a front end's first subshell)."""
         self.decisions: dict[str, Decision] = {}
 
     @classmethod
@@ -171,6 +173,8 @@ class RunControls:
 
     async def decide(self, request: ApprovalRequest) -> Decision:
         """The decision for one call: a view's click, else the fallback (terminal or none)."""
+        while self.expecting and not self._approvers and not self.stopped:
+            await asyncio.sleep(0.05)  # a view is looking for a way for clicks to arrive
         with self._lock:
             approvers = list(self._approvers)
         if self.stopped:

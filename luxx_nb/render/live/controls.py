@@ -8,6 +8,8 @@ still runs. Labels are plain text; the call's name and arguments are escaped mar
 
 from __future__ import annotations
 
+import asyncio
+import time
 from html import escape
 from typing import Any
 
@@ -90,6 +92,10 @@ class ApprovalView(ipywidgets.VBox):
         return f"<luxx approval: {self.request.title}>"
 
 
+FIRST_SUBSHELL_WAIT = 1.5
+"""Seconds a run looks for a front end's first subshell (measured in JupyterLab 4.6: 0 before
+the kernel's first widget; made once it opens). nbclient never makes one: a call that asks
+first is declined after this wait."""
 STOP_HINT = "To stop this run, interrupt the kernel (no click reaches it while the cell runs here)."
 
 
@@ -108,15 +114,50 @@ class RunButtons:
         controls: RunControls,
         show: Any,
     ) -> None:
-        from luxx_nb.render.live.clicks import clicks_can_arrive
+        from luxx_nb.render.live.clicks import clicks_can_arrive, subshells
 
         self._run, self._status, self._show = run, status, show
+        self._controls = controls
         self._cards: dict[str, ApprovalView] = {}
         self._row: ipywidgets.HBox | None = None
+        self._finished = False
         self.hint = ""
-        if not clicks_can_arrive():
+        if clicks_can_arrive():
+            self._attach()
+        elif subshells() is not None:  # a front end may make its first subshell right now
+            self._watch(time.monotonic() + FIRST_SUBSHELL_WAIT)
+        else:
             self.hint = STOP_HINT
+
+    def _watch(self, until: float) -> None:
+        """JupyterLab makes its widget subshell when the kernel's first widget opens (the
+        run's own): look again until ``until``; past it, say how to stop instead."""
+        from luxx_nb.render.live.clicks import clicks_can_arrive
+
+        controls = self._controls
+        controls.expecting = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            controls.expecting, self.hint = False, STOP_HINT
             return
+
+        def look() -> None:
+            if self._finished:
+                return
+            if clicks_can_arrive():
+                self._attach()
+            elif time.monotonic() < until:
+                loop.call_later(0.05, look)
+                return
+            else:
+                self.hint = STOP_HINT
+            controls.expecting = False
+
+        loop.call_later(0.05, look)
+
+    def _attach(self) -> None:
+        run, status, controls = self._run, self._status, self._controls
         self._stop = stop_button(controls)
         self._row = ipywidgets.HBox(children=(status, self._stop), layout=shared_layout())
         self._row.add_class("luxx-status-row")
@@ -135,6 +176,7 @@ class RunButtons:
 
     def finish(self) -> None:
         """The run is over: the status line alone again, as in a run without buttons."""
+        self._finished = True
         if self._row is None:
             return
         run = self._run
