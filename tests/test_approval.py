@@ -270,3 +270,29 @@ def test_run_sync_of_a_stopped_turn_returns():
         return "slept"
 
     assert run_sync(main()) == "cancelled"
+
+
+def test_chat_view_run_has_a_stop_button_that_stops(llm_server, monkeypatch):
+    import luxx_nb.render.live.clicks as clicks
+    from luxx_nb import ChatView
+
+    monkeypatch.setattr(clicks, "clicks_can_arrive", lambda: True)
+    llm_server.enqueue(text_stream("word " * 400, fragment_size=5, delay=0.02))
+    chat = make_chat(llm_server)
+    view = ChatView(chat)
+
+    def click_stop() -> None:
+        while not view.children or len(view.children[0].children) < 2:
+            time.sleep(0.02)
+        time.sleep(0.3)
+        row = view.children[0].children[0]
+        row.children[1].click()  # the Stop button, as the front end's click runs it
+
+    thread = threading.Thread(target=click_stop)
+    thread.start()
+    reply = chat.send("talk")
+    thread.join()
+    assert reply.state == "stopped" and reply.text
+    run = view.children[0]
+    assert run.state == "stopped" and run.children[0] is run._status
+    assert "stopped" in run._status.value
