@@ -1,10 +1,11 @@
-"""Stop, Approve and Deny as a person clicks them: JupyterLab in a real Chromium.
+"""Stop, Approve and Deny as a person clicks them: JupyterLab and Notebook 7 in Chromium.
 
-One notebook, run with "Run All": a slow answer stopped with its ``Stop`` button (the state
-reads ``stopped``, the partial text stays, the next cells run), then a tool that acts, marked
-``@luxx_nb.tool(approve=True)``, approved in one cell and denied in the next; a last cell
-reads the tool's side effect. Buttons are found by their labels, as a person finds them.
-The loopback server scripts the model; screenshots go to ``artifacts/screenshots``.
+One notebook, run with "Run All" in JupyterLab and in Notebook 7: a slow answer stopped with
+its ``Stop`` button (the state reads ``stopped``, the partial text stays, the next cells run),
+then a tool that acts, marked ``@luxx_nb.tool(approve=True)``, approved in one cell and denied
+in the next; a last cell reads the tool's side effect. Buttons are found by their labels, as a
+person finds them. The loopback server scripts the model; screenshots go to
+``artifacts/screenshots``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from support.lab import CHROMIUM, CHROMIUM_FLAGS, Lab, open_notebook, start_lab,
 from support.server import LLMServer
 
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
-NAME = "controls.ipynb"
 SETUP = '''%load_ext luxx_nb
 import luxx_nb
 import luxx_nb.render.live.clicks as clicks
@@ -104,7 +104,11 @@ def _shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
-def test_stop_approve_and_deny_in_jupyterlab(page, lab, llm) -> None:
+@pytest.mark.parametrize("ui", ["lab/tree", "notebooks"], ids=["jupyterlab", "notebook7"])
+def test_stop_approve_and_deny(page, lab, llm, ui) -> None:
+    """Each front end opens its own notebook, so each gets a fresh kernel."""
+    name = f"controls-{ui.split('/')[0]}.ipynb"
+    shot = ui.split("/")[0]
     magic = f"%%luxx -m test-model --base-url {llm.base_url}"
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
@@ -117,7 +121,7 @@ def test_stop_approve_and_deny_in_jupyterlab(page, lab, llm) -> None:
             'print("LAUNCHED", LAUNCHED, "subshells now:", len(clicks.subshells()))'
         ),
     ]
-    nbformat.write(nb, lab.root / NAME)
+    nbformat.write(nb, lab.root / name)
     llm.reset()
     llm.enqueue(
         text_stream(LONG, fragment_size=6, delay=0.03),
@@ -126,7 +130,7 @@ def test_stop_approve_and_deny_in_jupyterlab(page, lab, llm) -> None:
         tool_call_stream([("launch", {"target": "mars"})]),
         text_stream("You declined: nothing was launched to mars."),
     )
-    open_notebook(page, lab, lab.page_url("lab/tree", NAME))
+    open_notebook(page, lab, lab.page_url(ui, name))
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
 
@@ -136,7 +140,7 @@ def test_stop_approve_and_deny_in_jupyterlab(page, lab, llm) -> None:
     stop_button = story.get_by_role("button", name="Stop")
     stop_button.wait_for(timeout=10_000)
     time.sleep(0.5)
-    _shot(page, "controls-1-streaming-with-stop")
+    _shot(page, f"{shot}-controls-1-streaming-with-stop")
     clicked = time.monotonic()
     stop_button.click()
     text = _wait_text(story, r"stopped", timeout=5)
@@ -144,14 +148,14 @@ def test_stop_approve_and_deny_in_jupyterlab(page, lab, llm) -> None:
     print(f"Stop click to 'stopped' in the page: {took:.2f} s")
     assert took < 1.0, took
     assert "word after word" in text and text.count("word after word") < 60
-    _shot(page, "controls-2-stopped")
+    _shot(page, f"{shot}-controls-2-stopped")
 
     moon = _output(page, 2)
     approve = moon.get_by_role("button", name="Approve")
     approve.wait_for(timeout=30_000)
     assert moon.get_by_role("button", name="Deny").count() == 1
     assert "launch" in moon.inner_text() and "moon" in moon.inner_text()
-    _shot(page, "controls-3-approval")
+    _shot(page, f"{shot}-controls-3-approval")
     approve.click()
     text = _wait_text(moon, r"Launched to the moon\.")
     assert "approved by the person" in text or "approved" in moon.inner_html()
@@ -161,7 +165,7 @@ def test_stop_approve_and_deny_in_jupyterlab(page, lab, llm) -> None:
     deny.wait_for(timeout=30_000)
     deny.click()
     _wait_text(mars, r"nothing was launched to mars")
-    _shot(page, "controls-4-denied")
+    _shot(page, f"{shot}-controls-4-denied")
 
     _wait_text(_output(page, 4), r"LAUNCHED \['moon'\]")
     assert "declined by the person" in mars.inner_html()
