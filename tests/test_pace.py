@@ -3,7 +3,7 @@
 Measured in JupyterLab in Chromium (``benchmarks/page.py``, issue #18): each view update
 costs the page about 4 ms whatever it carries, so a stream of 20 to 50 tokens a second that
 sends every token alone keeps the page busy about 10% of the time. The live view coalesces
-to the pace of arrival (``render/live/tree.py``, ``paced_interval``): about 5 updates a
+to the pace of arrival (``render/live/tree.py``, ``paced_interval``): about 10 updates a
 second at those paces. This counts the updates a real kernel publishes (messages sent
 together are one update, one frame), so a return to an update per token fails here, in
 kind, not by a timing.
@@ -35,7 +35,7 @@ def kernel() -> Iterator[Kernel]:
 
 def test_the_interval_follows_the_pace_of_arrival() -> None:
     assert paced_interval(0) == paced_interval(80) == paced_interval(200) == SLOW_INTERVAL
-    assert paced_interval(1_000) < SLOW_INTERVAL
+    assert SLOW_INTERVAL >= 0.1 and paced_interval(1_000) < SLOW_INTERVAL
     assert paced_interval(1_000_000) == pytest.approx(0.034)  # full speed: 30 a second
 
 
@@ -52,7 +52,8 @@ def test_a_paced_stream_updates_the_page_a_few_times_a_second(
     record = kernel.check(cell, marker=MARKER)
     updates = record.updates()
     seconds = max(record.span, 1.0)
-    # 5 a second, plus the run's opening and closing bursts and the status line's tick.
-    assert len(updates) <= 6 * seconds + 8, (len(updates), seconds, fragments)
-    assert len(updates) < fragments / 2  # never an update per token
+    # 10 a second, plus the run's opening and closing bursts and the status line's tick;
+    # an update per token (or 30 a second) would be 60 at 20/s and 90 at 50/s.
+    assert len(updates) <= 11 * seconds + 8, (len(updates), seconds, fragments)
+    assert len(updates) <= 0.7 * fragments  # never an update per token
     assert record.first_marked() is not None

@@ -5,8 +5,8 @@ and shows that state as widgets; it never calls a provider or runs a tool. Fragm
 tool steps are buffered and flushed at most 30 times a second (a new step's first fragment
 at once, or one flush interval after the last flush), because a per-token update floods
 IOPub and jupyter_server drops output above about 1,000 messages a second (FIELD-NOTES).
-The interval follows the pace of arrival (``paced_interval``): each update costs the page
-about 4 ms whatever it carries (measured in JupyterLab, ``benchmarks/page.py``), so a slow
+The interval follows the pace of arrival (``paced_interval``): an update costs the page
+the same whatever it carries (measured in JupyterLab, ``benchmarks/page.py``), so a slow
 stream is flushed when a few words have come, not every 1/30 s.
 Each flush changes its widgets inside ``hold_sync``: one message per changed widget, and a
 tool call that arrives with its result between two flushes opens its widgets with their
@@ -58,21 +58,24 @@ A run opens with a burst of a dozen messages (the cell's status, the widgets ope
 first fragment) and ends with another (final state, the cell's output, idle). A fast turn is
 over in half a second, and flushing 30 times a second on top of those bursts averages over
 60 messages a second on IOPub (measured: 54 a second for 100 KB in 0.47 s). The first
-fragment still shows at once; after the warm-up the pace is ``FLUSH_INTERVAL``.
+fragment still shows at once; after the warm-up the pace is ``paced_interval``'s.
 """
 
 UPDATE_CHARS = 40
-SLOW_INTERVAL = 0.2
+SLOW_INTERVAL = 0.1
 """A flush carries about ``UPDATE_CHARS`` characters: at most every ``SLOW_INTERVAL`` s.
 
-Measured in JupyterLab in Chromium (``benchmarks/page.py``, issue #18): an update costs the
-page about 4 ms (a frame's style, layout, paint and commit, plus the message's dispatch)
-whether it carries one token or a thousand. At a model's pace (20 to 50 tokens a second)
-a 1/30 s interval sends every token alone, 9.5% of the page's time; 5 updates a second is
-the pace at which the page stays within 2%. Five a second is also about the eye's pace of
-fixations while reading (four to five a second), and each update then adds three to ten
-words; faster arrivals (over about 300 tokens a second) flush up to 30 times a second,
-where each update carries enough to be worth its frame.
+Measured in JupyterLab in Chromium (``benchmarks/page.py``, issue #18, 2 loaded cores): an
+update costs the page 4 to 8 ms (a frame's style, layout, paint and commit, the message's
+dispatch) whether it carries one token or a thousand, and JupyterLab's own cheapest widget
+update costs about as much. At a model's pace a 1/30 s interval sent every token alone.
+4 KB at 50 tokens a second, medians of two runs, the page's time above idle and typing's
+key-to-frame p95 in another cell: 30 updates a second 18.4% and 56 ms; 10 a second 10.1%
+and 76 ms; 5 a second 7.5% but 156 ms (a key's frame waited for the next update). Ten a
+second is the choice: it reads as smooth (one to two words an update at 20 tokens a second,
+where a fast reader takes in four or five words a second) and typing stays responsive;
+arrivals over about 100 tokens a second flush up to 30 times a second, each update carrying
+enough to be worth its frame.
 """
 
 STATUS_INTERVAL = 1.0
