@@ -22,7 +22,7 @@ SETUP = (
     "f.__annotations__ = {'target': str, 'return': str}",
 )
 ASK = "r = chat.send({prompt!r}); print('STATE', r.state, LAUNCHED, r.text)"
-STATE = r"STATE (done|error|stopped|interrupted) [^\r\n]*"
+STATE = r"STATE (done|error|stopped|interrupted) [^\r\n]*\r?\n"  # a whole line
 
 
 def test_terminal_ipython_asks_on_stdin(llm_server) -> None:
@@ -53,12 +53,14 @@ def test_terminal_ipython_asks_on_stdin(llm_server) -> None:
         child.expect(r'Run launch\(target="moon"\)\? \[y/N\] ')
         child.sendline("y")
         child.expect(STATE)
-        assert child.after == "STATE done ['moon'] Launched."
+        assert child.after.strip() == "STATE done ['moon'] Launched.", child.before + child.after
         child.sendline(ASK.format(prompt="again"))
         child.expect(r'Run launch\(target="mars"\)\? \[y/N\] ')
         child.sendline("")
         child.expect(STATE)
-        assert child.after == "STATE done ['moon'] Not launched."
+        assert child.after.strip() == "STATE done ['moon'] Not launched.", (
+            child.before + child.after
+        )
         sent = llm_server.requests[-1].body["messages"][-1]
         assert "The person declined this call." in sent["content"]
     finally:
