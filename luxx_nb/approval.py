@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from luxx_nb.render.formatting import call_title
+from luxx_nb.runner import on_caller
 
 __all__ = [
     "DECLINED_MESSAGE",
@@ -181,7 +182,7 @@ class RunControls:
             decision = Decision(False, "luxx", STOPPED)
         elif not approvers:
             fallback = self._fallback
-            decision = await asyncio.get_running_loop().run_in_executor(None, fallback, request)
+            decision = await on_caller(lambda: fallback(request))  # stdin: the cell's thread
         else:
             decision = await self._asked(request, approvers)
         self.decisions[request.call_id] = decision

@@ -5,17 +5,23 @@ Measured alternatives (FIELD-NOTES): re-entering the kernel's loop or joining a 
 both leave the stream running after a kernel interrupt. A persistent loop in a daemon thread,
 with the caller's future cancelled on any BaseException, stops cleanly: the coroutine gets
 CancelledError, its ``finally`` closes the HTTP stream, and the caller waits for that.
+
+``on_caller(fn)`` runs ``fn`` on the thread that waits in ``run_sync`` (the cell's main
+thread): what must happen there (asking on the terminal's stdin, where Ctrl-C interrupts the
+question itself) is posted to it and awaited on the loop. Outside ``run_sync``, in a worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
+import queue
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["run_sync"]
+__all__ = ["on_caller", "run_sync"]
 
 T = TypeVar("T")
 
@@ -35,20 +41,65 @@ def _background_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
+class _Caller:
+    """The waiting thread's inbox: calls posted from the loop, and a bell for each."""
+
+    def __init__(self) -> None:
+        self.inbox: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]]
+        self.inbox = queue.SimpleQueue()
+        self.bell = threading.Event()
+
+    def drain(self) -> None:
+        while True:
+            try:
+                fn, result = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+            if not result.set_running_or_notify_cancel():
+                continue
+            try:
+                result.set_result(fn())
+            except Exception as exc:
+                result.set_exception(exc)
+            # An interrupt leaves ``result`` unset: ``run_sync`` cancels the run, which stops
+            # waiting for it (a KeyboardInterrupt set on it would escape the loop's thread).
+
+
+_caller: contextvars.ContextVar[_Caller | None] = contextvars.ContextVar(
+    "luxx_caller", default=None
+)
+
+
+async def on_caller(fn: Callable[[], T]) -> T:
+    """``fn()`` on the thread waiting in ``run_sync`` (else in a worker thread), awaited."""
+    caller = _caller.get()
+    if caller is None:
+        return await asyncio.get_running_loop().run_in_executor(None, fn)
+    result: concurrent.futures.Future[T] = concurrent.futures.Future()
+    caller.inbox.put((fn, result))
+    caller.bell.set()
+    return await asyncio.wrap_future(result)
+
+
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to its end on the background loop; an interrupt cancels it cleanly."""
     finished = threading.Event()
+    caller = _Caller()
 
     async def guarded() -> T:
+        _caller.set(caller)
         try:
             return await coro
         finally:
             finished.set()
 
     future = asyncio.run_coroutine_threadsafe(guarded(), _background_loop())
+    future.add_done_callback(lambda _: caller.bell.set())
     try:
         while not future.done():
-            concurrent.futures.wait([future], timeout=0.25)
+            caller.bell.wait(0.25)
+            caller.bell.clear()
+            caller.drain()
         return future.result()
     except BaseException:
         future.cancel()

@@ -7,6 +7,7 @@ the loopback server: ``y`` runs the call, an empty answer declines it, and the l
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,13 @@ ASK = "r = chat.send({prompt!r}); print('STATE', r.state, LAUNCHED, r.text)"
 STATE = r"STATE (done|error|stopped|interrupted) [^\r\n]*\r?\n"  # a whole line
 
 
+def chat_history_tail(child) -> str:
+    """The last message of the chat's history, read in the terminal."""
+    child.sendline("print('TAIL', chat.history[-1]['content'])")
+    child.expect(r"TAIL [^\r\n]*\r?\n")
+    return child.after
+
+
 def test_terminal_ipython_asks_on_stdin(llm_server) -> None:
     if not IPYTHON.exists():
         pytest.skip("no ipython next to this Python")
@@ -33,6 +41,7 @@ def test_terminal_ipython_asks_on_stdin(llm_server) -> None:
         text_stream("Launched."),
         tool_call_stream([("launch", {"target": "mars"})]),
         text_stream("Not launched."),
+        tool_call_stream([("launch", {"target": "venus"})]),
     )
     child = pexpect.spawn(
         str(IPYTHON),
@@ -63,6 +72,17 @@ def test_terminal_ipython_asks_on_stdin(llm_server) -> None:
         )
         sent = llm_server.requests[-1].body["messages"][-1]
         assert "The person declined this call." in sent["content"]
+        # Ctrl-C while asked: the question is asked on the cell's own thread, so the interrupt
+        # ends it there; nothing runs, and no stray reader takes the next line typed
+        child.sendline(ASK.format(prompt="third"))
+        child.expect(r'Run launch\(target="venus"\)\? \[y/N\] ')
+        time.sleep(0.3)  # the question is up: now the person presses Ctrl-C
+        child.sendintr()
+        child.expect("KeyboardInterrupt")
+        child.sendline("print('AFTER', LAUNCHED, chat.last_reply.state)")
+        child.expect(r"AFTER [^\r\n]*\r?\n")
+        assert child.after.strip() == "AFTER ['moon'] interrupted"
+        assert "declined" in chat_history_tail(child)
     finally:
         child.sendline("exit")
         child.close(force=True)
