@@ -241,7 +241,8 @@ class Chat:
         The turn ends as a kernel interrupt ends it (what arrived is kept, the stream is
         closed, tools are cancelled, calls waiting for approval are declined, the history
         stays valid), but ``send`` returns its ``Reply``, whose state is ``stopped``. False
-        when no turn was running.
+        when no turn was running. It cancels the task that runs the turn: under ``stream``,
+        that is the consumer's task, wherever it awaits.
         """
         controls = self._controls
         if controls is None or not self._busy:
