@@ -34,11 +34,11 @@ Each row is a fault injected on purpose: by the loopback OpenAI-compatible serve
 `tests/support/`, by a tool, by an MCP server (`tests/mcp_fake.py`), or by interrupting the
 kernel; the rows are written in `tests/support/faults/`. Every row runs twice in the test
 suite: through `Chat` in process (`tests/test_faults.py`) and through a `%%luxx` cell in one
-real Jupyter kernel reused row after row (`tests/test_faults_kernel.py`). For every row the turn ends with the message shown
-here in the run's tree, with no traceback in view (a traceback or the server's raw answer is
-one click away, in a collapsed *details* or *traceback*), the kernel stays alive and the next
-cell works on the same conversation, and nothing produced before the fault is lost from the
-reply or the history."""
+real Jupyter kernel reused row after row (`tests/test_faults_kernel.py`). For every row the
+turn ends with the message shown here in the run's tree, with no traceback in view (a
+traceback or the server's raw answer is one click away, in a collapsed *details* or
+*traceback*), the kernel stays alive and the next cell works on the same conversation, and
+nothing produced before the fault is lost from the reply or the history."""
 
 ROWS_NOTE = """\
 The HTTP and Stream rows, and the Network rows about a stream's end, also run on the Responses
