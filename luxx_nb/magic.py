@@ -10,31 +10,23 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import parse_argstring
 from traitlets import Bool, Float, Integer, List, Unicode
 
-from .chat import Chat
 from .config import DEFAULTS, Settings, resolve_endpoint
 from .errors import redact_url
-from .history import NotebookHistory, Redactor
-from .line_commands import code_command, mcp_command
 from .magic_options import cell_options, cell_settings, comma_names, line_options
-from .mcp_tools import MCPServer
-from .namespace import NamespaceView
-from .notebook import (
-    cell_label,
-    find_notebook,
-    format_history,
-    interpolate,
-    last_error,
-)
-from .tools import Tool, registered_tools
-from .transcript import read_conversations
-from .variable_tools import namespace_tools
+
+if TYPE_CHECKING:  # each is imported where a cell first needs it: %load_ext waits for none
+    from .chat import Chat
+    from .history import NotebookHistory
+    from .mcp_tools import MCPServer
+    from .namespace import NamespaceView
+    from .tools import Tool
 
 __all__ = ["LuxxMagics"]
 
@@ -132,6 +124,9 @@ class LuxxMagics(Magics):
         hidden = tuple(self.hidden_variables)
         key = chat.endpoint.api_key
         if "{" in prompt:  # the references see what {name} sees: all but the hidden variables
+            from .namespace import NamespaceView
+            from .notebook import interpolate
+
             history = self._notebook_history(NamespaceView(namespace, deny=hidden), key)
             prompt = interpolate(prompt, namespace, hidden, history)
         chat.notebook_history = self._notebook_history(chat.namespace, key)  # for the tools
@@ -139,6 +134,10 @@ class LuxxMagics(Magics):
 
     def _notebook_history(self, view: NamespaceView | None, key: str | None) -> NotebookHistory:
         """The cells run before this one and the last error, hiding what ``view`` hides."""
+        from .history import NotebookHistory, Redactor
+        from .namespace import NamespaceView
+        from .notebook import cell_label, last_error
+
         shell = self.shell
         manager = getattr(shell, "history_manager", None)
         namespace = shell.user_ns
@@ -158,6 +157,8 @@ class LuxxMagics(Magics):
         )
 
     def _chat(self, args: Any) -> Chat:
+        from .chat import Chat
+
         if args.new or args.chat not in self.chats:
             self.chats[args.chat] = Chat(namespace=self.shell.user_ns, variable_tools=False)
             self.chats[args.chat].name = args.chat
@@ -250,6 +251,9 @@ class LuxxMagics(Magics):
 
     def available_tools(self) -> dict[str, Tool]:
         """The notebook-variable tools, then every ``@luxx_nb.tool`` of the session."""
+        from .tools import registered_tools
+        from .variable_tools import namespace_tools
+
         tools = {t.name: t for t in namespace_tools()}
         tools.update((t.name, t) for t in registered_tools())
         return tools
@@ -262,6 +266,9 @@ class LuxxMagics(Magics):
         """``%luxx history | reset | resume [path] | code [N] | config | tools | help``
         (``--chat NAME``). ``code`` puts the last answer's code blocks (or block N) into a new
         cell below."""
+        from .line_commands import code_command, mcp_command
+        from .notebook import format_history
+
         words = line.split(None, 1)
         if words and words[0] == "mcp":
             mcp_command(self.mcp_servers, words[1] if len(words) > 1 else "")
@@ -304,6 +311,10 @@ class LuxxMagics(Magics):
 
     def _resume(self, path: str | None) -> None:
         """Rebuild the conversations from the transcripts saved in the notebook's outputs."""
+        from .chat import Chat
+        from .notebook import find_notebook
+        from .transcript import read_conversations
+
         try:
             notebook = find_notebook(path)
             conversations = read_conversations(notebook)

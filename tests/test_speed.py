@@ -99,3 +99,17 @@ def test_a_long_step_costs_about_its_size_in_memory() -> None:
     tracemalloc.stop()
     assert len(buffer) == 16 * len(TEXT) and buffer.text()[: len(TEXT)] == TEXT
     assert held < 1.5 * len(buffer), f"{held:,} bytes for {len(buffer):,} characters"
+
+
+def test_every_public_name_is_there_when_asked_for() -> None:
+    """The package imports its names when first used (PEP 562); each one must resolve."""
+    code = (
+        "import sys, luxx_nb\n"
+        "assert 'luxx_nb.chat' not in sys.modules, 'import luxx_nb loaded the engine'\n"
+        "missing = [n for n in luxx_nb.__all__ if getattr(luxx_nb, n, None) is None]\n"
+        "assert not missing, missing\n"
+        "assert luxx_nb.tools.on_cancel and luxx_nb.Chat.__module__ == 'luxx_nb.chat'\n"
+        "print('ok')"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.stdout.strip() == "ok", run.stderr
