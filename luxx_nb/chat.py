@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -286,7 +287,7 @@ class Chat:
             if state == "interrupted":
                 raise
             task = asyncio.current_task()
-            if task is not None:
+            if task is not None and sys.version_info >= (3, 11):  # 3.10 counts no cancels
                 task.uncancel()  # a Stop: the turn ends, its caller gets the Reply
         except GeneratorExit:
             state = "interrupted"
