@@ -11,16 +11,12 @@ to HTML; the same cells in Notebook 7.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,21 +25,19 @@ from typing import Any
 import nbformat
 import pytest
 from support.builders import text_stream, tool_call_stream
+from support.lab import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    Lab,
+    open_notebook,
+    start_lab,
+    stop,
+    wait_kernel,
+)
 from support.server import LLMServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = os.environ.get("LUXX_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [  # FIELD-NOTES: what works here; --headless comes from Playwright
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TOKEN = "luxx-browser-test"
 NAME = "conversation.ipynb"
 
 MARK = "pwned"
@@ -89,86 +83,6 @@ def _fail_or_skip(reason: str) -> None:
 
 
 @dataclass
-class Lab:
-    """A JupyterLab server of this test run: its address, its root folder and its process."""
-
-    url: str
-    root: Path
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def api(self, method: str, path: str) -> Any:
-        request = urllib.request.Request(
-            f"{self.url}{path}", method=method, headers={"Authorization": f"token {TOKEN}"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            body = response.read()
-        return json.loads(body) if body else None
-
-    def page_url(self, ui: str, name: str) -> str:
-        return f"{self.url}/{ui}/{name}?token={TOKEN}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_lab(home: Path) -> Lab:
-    root, settings = home / "root", home / "settings" / "@jupyterlab" / "apputils-extension"
-    root.mkdir()
-    settings.mkdir(parents=True)
-    # The news and update pop-ups would cover the screenshots.
-    notification = {"fetchNews": "false", "checkForUpdates": False}
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps(notification))
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(home / "config"),
-        "JUPYTER_DATA_DIR": str(home / "data"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-    }
-    port = _free_port()
-    command = [
-        *(sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root"),
-        *("--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0"),
-        f"--IdentityProvider.token={TOKEN}",
-        f"--ServerApp.root_dir={root}",
-    ]
-    log = home / "jupyterlab.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    lab = Lab(f"http://127.0.0.1:{port}", root, process, log)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            lab.api("GET", "/api/status")
-            return lab
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                _stop(process)
-                raise RuntimeError(
-                    f"JupyterLab did not start:\n{log.read_text()[-3000:]}"
-                ) from None
-            time.sleep(0.2)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server this test started; on SIGTERM it shuts its kernels down first."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-@dataclass
 class Watch:
     """What a page did that it must not: open dialogs, or ask the payload's host for anything."""
 
@@ -207,11 +121,11 @@ def llm() -> Iterator[LLMServer]:
 
 @pytest.fixture(scope="module")
 def lab(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = _start_lab(tmp_path_factory.mktemp("jupyterlab"))
+    lab = start_lab(tmp_path_factory.mktemp("jupyterlab"))
     try:
         yield lab
     finally:
-        _stop(lab.process)
+        stop(lab.process)
 
 
 @pytest.fixture(scope="module")
@@ -278,35 +192,6 @@ def _shot(page: Any, name: str, height: int | None = None) -> Path:
     clip = {"x": 0, "y": 0, "width": size["width"], "height": height} if height else None
     page.screenshot(path=str(path), clip=clip)
     return path
-
-
-KERNEL_READY = """() => {
-    const state = document.querySelector('.jp-Notebook-ExecutionIndicator');
-    const name = document.querySelector('.jp-Toolbar-kernelName');
-    return state?.getAttribute('data-status') === 'idle' && /Python/.test(name?.textContent);
-}"""
-
-
-def _wait_kernel(page: Any, lab: Lab) -> None:
-    """Idle and connected (FIELD-NOTES: a run clicked before that is lost). The indicator
-    alone says "idle" before any kernel exists, so the server must see a connection too."""
-    page.wait_for_function(KERNEL_READY, timeout=60_000)
-    deadline = time.monotonic() + 60
-    while not any(
-        s["kernel"]["execution_state"] == "idle" and s["kernel"]["connections"] > 0
-        for s in lab.api("GET", "/api/sessions")
-    ):
-        assert time.monotonic() < deadline, lab.api("GET", "/api/sessions")
-        time.sleep(0.1)
-
-
-def _open(page: Any, lab: Lab, url: str) -> None:
-    page.goto(url)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    _wait_kernel(page, lab)
-    files = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
-    if files.count():  # JupyterLab: fold the file browser, the notebook gets the width
-        files.click()
 
 
 def _to_top(page: Any, cell: int) -> None:
@@ -379,7 +264,7 @@ def _assert_hostile_is_text(snapshot: Any) -> None:
 def test_jupyterlab_streams_folds_opens_and_renders(page, lab, llm, watch) -> None:
     _write_notebook(lab, NAME, llm)
     _script(llm, delay=0.05)
-    _open(page, lab, lab.page_url("lab/tree", NAME))
+    open_notebook(page, lab, lab.page_url("lab/tree", NAME))
     title = page.title()
     _run_all(page)
     first = _output(page, 1)
@@ -447,7 +332,7 @@ def test_saved_notebook_reopens_without_its_kernel_and_resumes(page, lab, llm, w
     _assert_inert(page, watch, title)
 
     # A new kernel: the conversation comes back from the saved notebook.
-    _wait_kernel(page, lab)
+    wait_kernel(page, lab)
     llm.reset()
     llm.enqueue(text_stream("South.", fragment_size=3))
     _add_cell(page, "%load_ext luxx_nb\n%luxx resume")
@@ -513,7 +398,7 @@ def test_notebook7_shows_the_same_run(page, lab, llm, watch) -> None:
     name = "notebook7.ipynb"
     _write_notebook(lab, name, llm)
     _script(llm, delay=0.005)
-    _open(page, lab, lab.page_url("notebooks", name))
+    open_notebook(page, lab, lab.page_url("notebooks", name))
     title = page.title()
     _run_all(page)
     first = _output(page, 1)
