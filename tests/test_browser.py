@@ -11,9 +11,7 @@ to HTML; the same cells in Notebook 7.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -26,10 +24,10 @@ import nbformat
 import pytest
 from support.builders import text_stream, tool_call_stream
 from support.lab import (
-    CHROMIUM,
     CHROMIUM_FLAGS,
     Lab,
     open_notebook,
+    require_chromium,
     start_lab,
     stop,
     wait_kernel,
@@ -75,13 +73,6 @@ HOSTILE_ANSWER = (
 FOLLOW_UP = "And in one word?"
 
 
-def _fail_or_skip(reason: str) -> None:
-    """CI must run these tests: there a missing browser is a failure, elsewhere a skip."""
-    if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
 @dataclass
 class Watch:
     """What a page did that it must not: open dialogs, or ask the payload's host for anything."""
@@ -104,13 +95,7 @@ class Watch:
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    if shutil.which(CHROMIUM) is None:
-        _fail_or_skip(f"Chromium not found at {CHROMIUM} (./test.sh installs Debian's chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _fail_or_skip("Python playwright is not installed (pip install -e '.[test]')")
-    return CHROMIUM
+    return require_chromium()
 
 
 @pytest.fixture(scope="module")

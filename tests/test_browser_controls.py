@@ -11,7 +11,6 @@ person finds them. The loopback server scripts the model; screenshots go to
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import nbformat
 import pytest
 from support.builders import text_stream, tool_call_stream
-from support.lab import CHROMIUM, CHROMIUM_FLAGS, Lab, open_notebook, start_lab, stop
+from support.lab import CHROMIUM_FLAGS, Lab, open_notebook, require_chromium, start_lab, stop
 from support.server import LLMServer
 
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
@@ -47,10 +46,7 @@ LONG = "The answer goes on and on, word after word. " * 60
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip(f"Chromium not found at {CHROMIUM}")
-    pytest.importorskip("playwright.sync_api")
-    return CHROMIUM
+    return require_chromium()
 
 
 @pytest.fixture(scope="module")

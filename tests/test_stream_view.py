@@ -11,22 +11,16 @@ prose, lists, code, tables, entities and markup the model wrote (escaped), split
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from importlib import resources
 from typing import Any
 
 import comm
 import pytest
 from comm.base_comm import BaseComm
+from support.lab import CHROMIUM_FLAGS, require_chromium
 
 from benchmarks.answers import answer
 from luxx_nb.render.live.stream import StreamWidget
-
-CHROMIUM = os.environ.get("LUXX_CHROMIUM", "/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None and not os.path.exists(CHROMIUM), reason="no Chromium"
-)
 
 HOSTILE = (
     "A long paragraph with no break " + "and more words " * 60 + "that ends here.\n\n"
@@ -108,12 +102,14 @@ def messages(text: str, size: int) -> list[tuple[dict[str, Any], str]]:
 
 @pytest.mark.timeout(120)
 def test_appended_text_builds_the_dom_the_parser_would() -> None:
-    playwright = pytest.importorskip("playwright.sync_api")
+    chromium = require_chromium()
+    import playwright.sync_api as playwright
+
     source = resources.files("luxx_nb.render").joinpath("frontend", "stream.js").read_text()
     cases = [messages(HOSTILE, size) for size in (1, 3, 4, 7)]
     cases.append(messages(answer(8_000), 4))
     with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = driver.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page()
             for case in cases:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,12 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+from support.ci import in_ci
+
 __all__ = [
     "CHROMIUM",
     "CHROMIUM_FLAGS",
     "TOKEN",
     "Lab",
     "open_notebook",
+    "require_chromium",
     "start_lab",
     "stop",
     "wait_kernel",
@@ -49,6 +54,24 @@ KERNEL_READY = """() => {
     const name = document.querySelector('.jp-Toolbar-kernelName');
     return state?.getAttribute('data-status') === 'idle' && /Python/.test(name?.textContent);
 }"""
+
+
+def require_chromium() -> str:
+    """Chromium's path, with Playwright importable. CI must run the browser tests: there a
+    missing browser is a failure; elsewhere a skip."""
+    reason = None
+    if shutil.which(CHROMIUM) is None:
+        reason = f"Chromium not found at {CHROMIUM} (./test.sh installs Debian's chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            reason = "Python playwright is not installed (pip install -e '.[test]')"
+    if reason is not None:
+        if in_ci():
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    return CHROMIUM
 
 
 @dataclass
