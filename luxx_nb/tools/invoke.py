@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from luxx_nb.capture import Capture, capturing
+from luxx_nb.config import DEFAULTS
 from luxx_nb.events import tool_result_success
 from luxx_nb.tools.definition import Tool, ToolContext
 from luxx_nb.tools.result import ToolOutput, cut, failure
@@ -122,8 +123,8 @@ async def invoke(
     arguments: str,
     context: ToolContext,
     *,
-    timeout: float | None = 60.0,
-    max_chars: int = 20_000,
+    timeout: float | None = DEFAULTS.tool_timeout,
+    max_chars: int = DEFAULTS.max_result_chars,
 ) -> ToolOutput:
     """Run one tool call as the model streamed it; every failure becomes a result, not a raise.
 

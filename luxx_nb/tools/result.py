@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from luxx_nb.config import DEFAULTS
 from luxx_nb.events import Image
 
 __all__ = ["ToolOutput", "cut", "failure"]
@@ -33,7 +34,11 @@ class ToolOutput:
 
 
 def failure(
-    message: str, detail: str | None = None, *, max_chars: int = 20_000, **extra: Any
+    message: str,
+    detail: str | None = None,
+    *,
+    max_chars: int = DEFAULTS.max_result_chars,
+    **extra: Any,
 ) -> ToolOutput:
     """A failed result: ``{"success": false, "error": message}`` (cut), ``detail`` for a person."""
     content = json.dumps({"success": False, "error": cut(message, max_chars)}, ensure_ascii=False)
