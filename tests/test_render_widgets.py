@@ -107,6 +107,15 @@ def page_apply(state: dict[str, Any], message: dict[str, Any]) -> None:
     state["version"] = message["version"]
 
 
+async def next_turns() -> None:
+    """Two turns of the event loop: a callback due now (``call_later(0)``) has run.
+
+    The task's own wake-up is queued before a timer that falls due in the same turn, so
+    one ``sleep(0)`` is not enough; no wall clock is involved, so load cannot fail it."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
 def run_sample() -> RunWidget:
     run = RunWidget()
     asyncio.run(replay(run, sample_events(), model="gpt-test", delay=0.002))
@@ -286,28 +295,28 @@ def test_traffic_is_linear_in_the_answer_and_flushes_are_throttled(wire: Wire) -
     fragments = [sentence] * 4900 + ["\n\n" + sentence[:18]] * 100
     text = "".join(fragments)
 
-    async def scenario() -> tuple[RunWidget, float, float, float]:
+    async def scenario() -> tuple[RunWidget, float, float, bool]:
         run = RunWidget()
         run.start(model="m")
         events = list(growing(TextStep, 0, fragments))  # the test's own setup, not timed
         started = time.monotonic()
         run.handle(events[0])
+        await next_turns()
+        first_shown = bool(wire.after(started))  # at the loop's next turn, not after a timer
         await asyncio.sleep(0.15)
-        first_seen = wire.after(started)
-        first_delay = first_seen[0].at - started if first_seen else float("inf")
         for index in range(1, len(events), 50):
             for event in events[index : index + 50]:
                 run.handle(event)
             await asyncio.sleep(0.012)
         streamed = time.monotonic() - started
         run.finish("done")
-        return run, started, streamed, first_delay
+        return run, started, streamed, first_shown
 
-    run, started, streamed, first_delay = asyncio.run(scenario())
+    run, started, streamed, first_shown = asyncio.run(scenario())
     stream = run.children[1]
     deltas = [m for m in wire.custom(stream) if m["type"] == "delta"]
     traffic = sum(m.size for m in wire.after(started))
-    assert first_delay < 0.1
+    assert first_shown
     assert len(deltas) <= 30 * streamed + 3
     assert traffic < 3 * len(text.encode()) + 1024 * len(deltas)
     page: dict[str, Any] = {"version": 0, "blocks": [], "tail": ""}
@@ -354,20 +363,19 @@ def test_tool_rounds_cost_few_messages(wire: Wire) -> None:
         run.start(model="m")
         started = time.monotonic()
         run.handle(tool_round(0)[1])  # the run's first step: shown at once
-        await asyncio.sleep(0.01)
-        first = wire.after(started)
-        first_delay = first[0].at - started if first else float("inf")
+        await next_turns()
+        first_shown = bool(wire.after(started))
         for number in range(rounds):
             for event in tool_round(2 * number)[2 if number == 0 else 0 :]:
                 run.handle(event)
             await asyncio.sleep(0.004)
         run.finish("done")
-        return run, started, first_delay
+        return run, started, first_shown
 
-    run, started, first_delay = asyncio.run(scenario())
+    run, started, first_shown = asyncio.run(scenario())
     sent = [m for m in wire.messages if m.at >= started]
     opened = [m for m in sent if m.kind == "comm_open"]
-    assert first_delay < 0.01
+    assert first_shown
     assert [type(view) for view in run.children[1:]] == [ToolCallView] * rounds
     assert all(view.titles[0].startswith("✓ lookup(") for view in run.children[1:])
     assert len(opened) <= 3 * rounds  # an accordion, its body, one HTML: no layout, no style
@@ -387,6 +395,7 @@ def test_tool_steps_flush_at_most_30_times_a_second(
         flushes.append((began, time.monotonic()))
 
     monkeypatch.setattr(RunWidget, "_flush", timed)
+    stalls: list[tuple[float, float, float]] = []  # (slept at, woke at, how late it woke)
 
     async def scenario() -> tuple[float, float]:
         run = RunWidget()
@@ -396,7 +405,10 @@ def test_tool_steps_flush_at_most_30_times_a_second(
         while time.monotonic() - started < 1.5:  # a new step every 2 ms: 500 a second
             for event in tool_round(index, thinking=True):
                 run.handle(event)
+                asked = time.monotonic()
                 await asyncio.sleep(0.002)
+                woke = time.monotonic()
+                stalls.append((asked, woke, woke - asked - 0.002))
             index += 3
         ended = time.monotonic()
         run.finish("done")
@@ -408,8 +420,14 @@ def test_tool_steps_flush_at_most_30_times_a_second(
     assert all(any(a <= m.at <= b for a, b in flushes) for m in streaming)
     starts = [a for a, _ in flushes]
     assert max_per_second(starts) <= 30, max_per_second(starts)
-    gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert len(starts) >= 20 and max(gaps) < WARMUP_INTERVAL + 0.05, gaps  # kept up to date
+    # Kept up to date: no gap between flushes longer than the pacing allows, beyond the time
+    # the whole loop stood still (a loaded machine: the test's own 2 ms sleeps that woke over
+    # 10 ms late; a throttle that stopped flushing would not delay them).
+    late = [
+        (b - a) - sum(lag for asked, woke, lag in stalls if lag > 0.01 and a <= woke and asked <= b)
+        for a, b in itertools.pairwise(starts)
+    ]
+    assert len(starts) >= 20 and max(late) < WARMUP_INTERVAL + 0.05, late
     print(f"\n{len(starts)} flushes, {len(streaming)} messages")
 
 
