@@ -21,9 +21,12 @@ from luxx_nb.tools.result import ToolOutput
 __all__ = ["listed_tool", "to_output"]
 
 
-def listed_tool(listed: Any, server: str, call: Callable[..., Awaitable[ToolOutput]]) -> Tool | str:
-    """A tool the server listed as a ``Tool`` that runs ``call``, or a note saying why it is
-    left out (its input schema cannot be sent)."""
+def listed_tool(
+    listed: Any, server: str, call: Callable[..., Awaitable[ToolOutput]], approve: bool = False
+) -> Tool | str:
+    """A tool the server listed as a ``Tool`` that runs ``call`` (each call approved by a person
+    first when ``approve``), or a note saying why it is left out (its input schema cannot be
+    sent)."""
     from luxx_nb.tools.arguments import ArgumentsError
 
     name = listed.name
@@ -51,6 +54,7 @@ def listed_tool(listed: Any, server: str, call: Callable[..., Awaitable[ToolOutp
         fn=call,
         validate=validate,
         source=server,
+        approve=approve,
     )
 
 

@@ -55,8 +55,10 @@ class MCPServer:
     ``env`` added to the few variables the SDK passes on (HOME, PATH...); ``url`` talks to a
     streamable-HTTP one, with ``headers``. ``name`` (default: from the command or the host)
     prefixes a tool's name when an earlier source already offers that name:
-    ``name__tool``. ``approve=True`` is stored for the approval of calls (issue #14), which
-    does not exist yet: it is **not enforced**, every call runs as with ``approve=False``.
+    ``name__tool``. ``approve=True`` makes every tool of the server one that acts, as
+    ``@tool(approve=True)`` does: each call waits for a person's Approve or Deny (or the
+    terminal's ``[y/N]``), is declined where nobody can decide, and nothing reaches the server
+    before a decision.
     """
 
     def __init__(
@@ -253,7 +255,7 @@ class MCPServer:
         async def call(**arguments: Any) -> ToolOutput:
             return await _on_background(self._call(name, arguments))
 
-        return listed_tool(listed, self.name, call)
+        return listed_tool(listed, self.name, call, approve=self.approve)
 
     async def _call(self, name: str, arguments: dict[str, Any]) -> ToolOutput:
         await self._ensure()

@@ -9,6 +9,8 @@ answers with the version the client asked for. Behaviours:
 - ``hang``: the tool ``stall`` never answers.
 - ``malformed``: the tool ``garbled`` answers a text part without its ``text``.
 - ``bad-schema``: ``bad_schema``'s input schema is not valid JSON Schema; ``good_one`` is.
+- ``record PATH``: the tool ``mark`` appends its ``label`` to the file PATH, a line a call,
+  so a test sees from outside which calls reached the server.
 - ``image``: the tool ``picture`` answers a PNG, a JPEG, an SVG and bytes that are not
   base64, with text between.
 """
@@ -52,6 +54,17 @@ TOOLS = {
         },
     ],
     "image": [{"name": "picture", "description": "Draws.", "inputSchema": OBJECT}],
+    "record": [
+        {
+            "name": "mark",
+            "description": "Writes its label down.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {"label": {"type": "string"}},
+                "required": ["label"],
+            },
+        }
+    ],
 }
 
 
@@ -76,6 +89,11 @@ def call(behaviour: str, request: dict) -> None:
     if name == "good_one":
         n = request["params"].get("arguments", {}).get("n")
         return result(request, {"content": [{"type": "text", "text": f"good {n}"}]})
+    if name == "mark":
+        label = request["params"].get("arguments", {}).get("label", "")
+        with open(sys.argv[2], "a", encoding="utf-8") as marks:
+            marks.write(label + "\n")
+        return result(request, {"content": [{"type": "text", "text": f"marked {label}"}]})
     if name == "picture":
         parts = [
             {"type": "text", "text": "Here:"},

@@ -223,13 +223,85 @@ def test_a_server_is_stopped_at_interpreter_exit(tmp_path: Path) -> None:
     assert not _alive(int(out.stdout.strip()))
 
 
-def test_approve_is_stored_and_said_to_be_not_enforced_yet() -> None:
-    server = MCPServer(["x"], approve=True)
-    assert server.approve is True
-    assert "not enforced" in (MCPServer.__doc__ or "")
-    assert server.name == "x" and not server.running
+def test_construction_needs_a_command_or_a_url() -> None:
+    server = MCPServer(["x"])
+    assert server.name == "x" and not server.running and server.approve is False
     with pytest.raises(ValueError, match=r"a command .* or a url"):
         MCPServer()
+
+
+class _Decider:
+    """A view whose runs take clicks: Approve for the labels in ``yes``, Deny for the others,
+    each from another thread, as the Approve/Deny buttons do (``approval.RunControls``)."""
+
+    def __init__(self, yes: set[str]) -> None:
+        self.yes, self.asked = yes, []
+
+    def open_run(self, *, model: str, local: bool = False) -> Any:
+        decider = self
+
+        class Run:
+            def start(self, *, model: str, local: bool = False) -> None:
+                from luxx_nb.approval import current_controls
+
+                current_controls().offer(decider)
+
+            def handle(self, event: Any) -> None:
+                pass
+
+            def finish(self, state: str, message: Any = None, detail: Any = None) -> None:
+                pass
+
+        return Run()
+
+    def ask(self, request: Any, controls: Any) -> None:
+        import threading
+
+        self.asked.append(request.title)
+        label = json.loads(request.arguments)["label"]
+        threading.Timer(0.05, controls.settle, (request.call_id, label in self.yes)).start()
+
+    def decided(self, request: Any, decision: Any) -> None:
+        pass
+
+
+def test_approve_gates_every_call_of_the_server(llm_server: LLMServer, tmp_path: Path) -> None:
+    """``approve=True``: each call waits for a decision; a denied one never reaches the server
+    (its file shows only the approved call), and where nobody can decide, none does."""
+    marks = tmp_path / "marks.txt"
+    server = MCPServer([sys.executable, FAKE, "record", str(marks)], name="rec", approve=True)
+    llm_server.enqueue(
+        tool_call_stream([("mark", {"label": "yes-one"}), ("mark", {"label": "no-one"})]),
+        text_stream("One marked."),
+        tool_call_stream([("mark", {"label": "unattended"})]),
+        text_stream("Nobody decided."),
+    )
+    chat = Chat(model="m", base_url=llm_server.base_url, api_key="k", tools=[server])
+    decider = _Decider({"yes-one"})
+    chat.add_view(decider)
+    try:
+        reply = chat.send("Mark both.")
+        assert reply.state == "done" and reply.text == "One marked.", reply.error
+        assert sorted(decider.asked) == ['mark(label="no-one")', 'mark(label="yes-one")']
+        assert marks.read_text() == "yes-one\n"
+        calls = {json.loads(s.arguments)["label"]: s for s in reply.steps if s.type == "tool_call"}
+        outcomes = {
+            label: next(r for r in reply.steps if r.type == "tool_result" and r.id_ref == c.id)
+            for label, c in calls.items()
+        }
+        assert outcomes["yes-one"].success and outcomes["yes-one"].content == "marked yes-one"
+        assert outcomes["yes-one"].decision == "approved by the person"
+        assert not outcomes["no-one"].success
+        assert outcomes["no-one"].decision == "declined by the person"
+        assert "declined" in json.loads(outcomes["no-one"].content)["error"]
+
+        unattended = Chat(model="m", base_url=llm_server.base_url, api_key="k", tools=[server])
+        reply = unattended.send("Mark it.", display=False)  # no view, no terminal: declined
+        result = next(s for s in reply.steps if s.type == "tool_result")
+        assert not result.success and "nobody can approve" in result.decision
+        assert reply.text == "Nobody decided." and marks.read_text() == "yes-one\n"
+    finally:
+        server.stop()
 
 
 def test_names_from_commands() -> None:
