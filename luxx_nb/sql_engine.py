@@ -4,16 +4,19 @@ summary. Choices, measured here (duckdb 2.0.1, FIELD-NOTES):
 
 - A new in-memory connection per call (about 5 ms; the first in a process, 35 ms), opened
   with ``enable_external_access=false`` (no ``read_csv``, ``COPY``, ``ATTACH``, ``INSTALL``,
-  ``getenv``…), no extension autoload, autoinstall or community extensions, an empty
-  ``temp_directory`` (DuckDB otherwise allows reading its own ``.tmp``), a thread count and a
-  memory limit, then ``SET lock_configuration=true``, after which no ``SET`` works.
+  ``getenv``…), Python replacement scans off, no extension autoload, autoinstall or community
+  extensions, an empty ``temp_directory`` (DuckDB otherwise allows reading its own ``.tmp``),
+  a thread count and a memory limit, then ``SET lock_configuration=true``, after which no
+  ``SET`` works.
 - Each visible pandas DataFrame or Series, polars DataFrame or LazyFrame, or pyarrow Table is
-  registered by name (replacement scans are off with external access): pandas is scanned in
-  place (numpy-backed, about 10 MB more for a 230 MB frame), polars through Arrow with
-  string views (``to_arrow`` at the newest compat level: 0.2 ms and no copy, where the oldest
-  level copies every string), a LazyFrame is evaluated only if a query reads it. Registered
-  frames are views: DuckDB cannot write to them. Hidden variables are never registered, so a
-  query on one meets the same "does not exist" as a name nobody defined.
+  registered by name. Replacement scans (DuckDB reading a caller's Python variable by its
+  name) are never relied on, and are off twice: ``python_enable_replacements=false``, and
+  external access off (which, in 1.5 and 2.0, stops them too). pandas is scanned in place
+  (numpy-backed, about 10 MB more for a 230 MB frame), polars through Arrow with string views
+  (``to_arrow`` at the newest compat level: 0.2 ms and no copy, where the oldest level copies
+  every string), a LazyFrame is evaluated only if a query reads it. Registered frames are
+  views: DuckDB cannot write to them. Hidden variables are never registered, so a query on one
+  meets the same "does not exist" as a name nobody defined.
 - DuckDB has no query timeout: ``con.interrupt()`` from another thread stops a query within
   about 0.01 s. ``stoppable`` gives it to ``tools.on_cancel``, so the tool's time limit and a
   kernel interrupt both end the query, not only the wait for it.
@@ -59,6 +62,7 @@ def _memory_limit() -> str:
 
 CONFIG = {
     "enable_external_access": False,
+    "python_enable_replacements": False,
     "autoload_known_extensions": False,
     "autoinstall_known_extensions": False,
     "allow_community_extensions": False,

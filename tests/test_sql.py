@@ -162,6 +162,42 @@ def test_each_hostile_statement_fails_and_leaves_no_file(
     assert sql.run(ns, "SELECT count(*) FROM sales")["rows"] == [[10]]  # still there
 
 
+@pytest.mark.parametrize(
+    "statement, rows",
+    [
+        ("WITH n AS (SELECT units FROM sales) SELECT sum(units) FROM n", [[21]]),
+        ("SUMMARIZE sales", 3),
+        ("DESCRIBE sales", [["region", "VARCHAR"], ["units", "BIGINT"], ["price", "DOUBLE"]]),
+        ("FROM sales SELECT count(*)", [[7]]),
+        ("VALUES (1, 'a')", [[1, "a"]]),
+        ("-- the count\nSELECT count(*) FROM sales;", [[7]]),
+    ],
+    ids=["with", "summarize", "describe", "from-first", "values", "comment-and-semicolon"],
+)
+def test_every_kind_of_select_runs(statement: str, rows: Any) -> None:
+    result = sql.run(view(sales=sales(7)), statement)
+    assert "success" not in result, result
+    if isinstance(rows, int):  # SUMMARIZE: one row per column, its statistics
+        assert len(result["rows"]) == rows
+        assert result["columns"][:2] == ["column_name", "column_type"]
+    elif statement.startswith("DESCRIBE"):
+        assert [row[:2] for row in result["rows"]] == rows
+    else:
+        assert result["rows"] == rows
+
+
+def test_no_replacement_scan_reads_a_frame_that_was_not_registered() -> None:
+    """DuckDB's Python client would read a DataFrame from the caller's frames by its name; the
+    engine registers the visible tables and reads nothing else, even a hidden frame in scope."""
+    outside = sales(3)
+    secret_sales = sales(4)
+    ns = NamespaceView({"secret_sales": secret_sales}, protect=True)
+    for name in ("outside", "secret_sales"):
+        result = sql.run(ns, f"SELECT count(*) FROM {name}")
+        assert result["success"] is False and f"{name} does not exist" in result["error"]
+    assert len(outside) == 3  # both are in scope here, where DuckDB would look
+
+
 def test_the_engine_is_closed_and_its_configuration_locked() -> None:
     settings = (
         "enable_external_access",
@@ -170,6 +206,7 @@ def test_the_engine_is_closed_and_its_configuration_locked() -> None:
         "allow_community_extensions",
         "temp_directory",
         "lock_configuration",
+        "python_enable_replacements",
         "threads",
     )
     columns = ", ".join(f"current_setting('{name}')" for name in settings)
@@ -181,6 +218,7 @@ def test_the_engine_is_closed_and_its_configuration_locked() -> None:
         "false",
         "",
         "true",
+        "false",
         str(sql_engine.THREADS),
     ]
     with sql_engine.closed_connection() as con, pytest.raises(Exception, match="locked"):
