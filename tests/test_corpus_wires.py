@@ -70,7 +70,7 @@ ROWS = [
     ("anthropic/anthropic_claudehaiku45_thinking_then_tool_use.sse",
      "", 0, 180, [("fixed_version", "")], 92, LIMIT, ["thinking", *TOOL_STEPS]),
     ("anthropic/anthropic_claudeopus46_adaptive_thinking_between_text.sse",
-     "\n\n\n\n1. **Captain Scoop**", 38, 40, [], 44, "", ["text", "thinking"]),
+     "\n\n1. **Captain Scoop**\n2", 36, 40, [], 44, "", ["thinking", "text"]),
     ("anthropic/anthropic_claudesonnet40_stream_request_401_authentication_error.json",
      "", 0, 0, [], None, "HTTP 401 Unauthorized: invalid x-api-key", []),
     ("anthropic/anthropic_claudesonnet45_redacted_thinking.sse",

@@ -382,3 +382,20 @@ def test_a_saved_transcript_resumes_with_what_the_wire_sends_back(llm_server, wi
     sent = json.dumps(llm_server.requests[0].body)
     kept = '"encrypted_content": "enc-' if wire == "responses" else '"signature": "sig-'
     assert kept in sent and REPLAY_KEY not in sent
+
+
+@pytest.mark.parametrize("wire", ["responses", "anthropic"])
+def test_blank_text_before_the_thinking_neither_shows_first_nor_goes_back(llm_server, wire):
+    """Adaptive thinking may come after a text block of blank lines (Claude Opus 4.6 does it):
+    the thinking shows first, and no text block of whitespace only, which Anthropic refuses,
+    is sent back in the tool round."""
+    write = ResponsesWriter() if wire == "responses" else AnthropicWriter()
+    pieces = [*write.start(), *write.text("\n\n"), *write.thinking("Think.")]
+    pieces += [*write.call("call_b", "double", '{"n": 1}'), *write.end(None)]
+    llm_server.enqueue(Stream(pieces), on_wire(wire, text_stream("2.")))
+    chat = Chat(model="m", base_url=llm_server.base_url, api_key=KEY, api=wire, tools=[double])
+    reply = chat.send("Double 1.")
+    assert [s.type for s in reply.steps] == ["thinking", "tool_call", "tool_result", "text"]
+    assert reply.text == "2." and reply.thinking == "Think."
+    sent = json.dumps(llm_server.requests[1].body)
+    assert '"\\n\\n"' not in sent and "Think." in sent

@@ -126,7 +126,7 @@ def messages_of(messages: Sequence[Mapping[str, Any]]) -> tuple[str, list[dict[s
         elif role == "assistant":
             blocks = [dict(item) for item in replayed(message, NAME)]
             said = text_of(content)
-            if said:
+            if said.strip():  # the API refuses a text block of whitespace only
                 blocks.append({"type": "text", "text": said})
             for call in message.get("tool_calls") or ():
                 function = call.get("function") or {}
@@ -155,6 +155,7 @@ class AnthropicDecoder:
         self._seen = {"text": False, "thinking": False}
         self._gap = {"text": False, "thinking": False}
         self._prompt = self._output = 0
+        self._held = ""  # blank text before the answer's first visible character
 
     def whole(self, payload: Any) -> list[Delta]:
         """A whole message (a non-streamed answer), or an error object."""
@@ -232,6 +233,11 @@ class AnthropicDecoder:
     def _say(self, kind: str, text: Any, out: list[Delta]) -> None:
         if not isinstance(text, str) or not text:
             return
+        if kind == "text" and not self._seen["text"]:
+            text, self._held = self._held + text, ""
+            if not text.strip():  # blank lines before any answer (then thinking): held back
+                self._held = text
+                return
         if self._gap[kind] and self._seen[kind]:  # a new block after another kind's: a paragraph
             text = "\n\n" + text
         self._gap[kind], self._seen[kind] = False, True

@@ -150,6 +150,7 @@ class ResponsesDecoder:
         self._calls: set[int] = set()  # function calls announced
         self._arguments: set[int] = set()  # function calls whose arguments arrived
         self._last: dict[str, Any] = {"text": None, "thinking": None}
+        self._held = ""  # blank text before the answer's first visible character
 
     def whole(self, payload: Any) -> list[Delta]:
         """A whole response (a non-streamed answer), or an error object."""
@@ -221,6 +222,11 @@ class ResponsesDecoder:
         if not isinstance(text, str) or not text:
             return
         last = self._last[kind]
+        if kind == "text" and last is None:
+            text, self._held = self._held + text, ""
+            if not text.strip():  # blank lines before any answer (then reasoning): held back
+                self._held = text
+                return
         if last is not None and last != where:
             text = "\n\n" + text
         self._last[kind] = where
