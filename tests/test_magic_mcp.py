@@ -1,15 +1,21 @@
 """``%luxx mcp add | list | remove``, ``%luxx tools`` and ``--tools`` with MCP servers, in a
-real kernel (nbclient), with ``mcp-server-time`` and ``tests/mcp_fake.py``."""
+real kernel (nbclient), with ``mcp-server-time`` and ``tests/mcp_fake.py``; an interrupt during
+an MCP call and a killed kernel, in a kernel driven over ZMQ (``support.kernel``)."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 import nbformat
+import psutil
 from nbclient import NotebookClient
 from support.builders import text_stream, tool_call_stream
+from support.kernel import Kernel, kernel_env
 from support.server import LLMServer
 
 KEY = "sk-canary-mcp-magic-1b2c3d4e5f60718293"
@@ -86,3 +92,51 @@ def test_mcp_add_list_tools_pick_and_remove(llm_server: LLMServer, monkeypatch) 
     assert "UsageError: Unknown tool(s): good_one" in cells[10]
     assert "UsageError" in cells[11]
     assert KEY not in json.dumps(nb)
+
+
+def test_an_interrupt_cancels_a_call_and_a_killed_kernel_takes_its_servers(
+    llm_server: LLMServer,
+) -> None:
+    """In one real kernel: a kernel interrupt during an MCP call that never answers ends the
+    cell at once, the call's result says it was interrupted, the next cell's MCP call (another
+    server, on the same background loop) works; then the kernel is killed with SIGKILL and both
+    servers' processes go with it."""
+    llm_server.enqueue(
+        tool_call_stream([("stall", {})]),
+        tool_call_stream([("get_current_time", {"timezone": "Europe/Paris"})]),
+        text_stream("Paris it is."),
+    )
+    kernel = Kernel(kernel_env(LUXX_TEST_KEY=KEY))
+    try:
+        kernel.run("%load_ext luxx_nb")
+        kernel.run(f"%luxx mcp add staller -- {sys.executable} {FAKE} hang")
+        kernel.run(f"%luxx mcp add time -- {TIME}")
+        msg_id = kernel.start(luxx(llm_server, "Stall.", "--tools staller"))
+        assert llm_server.wait_for_requests(1, timeout=60)
+        time.sleep(1.0)  # the call is out: the server sleeps on it for an hour
+        started = time.monotonic()
+        kernel.km.interrupt_kernel()
+        cell = kernel.finish(msg_id, timeout=30)
+        assert time.monotonic() - started < 10
+        assert cell.reply["ename"] == "KeyboardInterrupt", cell.reply
+        history = kernel.value(
+            "get_ipython().magics_manager.registry['LuxxMagics'].chats['default'].history"
+        )
+        result = [m["content"] for m in history if m["role"] == "tool"]
+        assert len(result) == 1 and "interrupted before this tool finished" in result[0]
+
+        following = kernel.run(luxx(llm_server, "Time in Paris?", "--tools time --new"))
+        assert "Paris it is." in kernel.seen_and_hidden(following)[0]
+        sent = [m for m in llm_server.requests[-1].body["messages"] if m["role"] == "tool"]
+        assert json.loads(sent[-1]["content"])["timezone"] == "Europe/Paris"
+
+        pid = kernel.value("__import__('os').getpid()")
+        servers = psutil.Process(pid).children(recursive=True)
+        commands = [" ".join(p.cmdline()) for p in servers]
+        assert any("mcp_fake.py hang" in c for c in commands), commands
+        assert any("mcp_server_time" in c for c in commands), commands
+        os.kill(pid, signal.SIGKILL)
+        _, alive = psutil.wait_procs(servers, timeout=10)
+        assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
+    finally:
+        kernel.close()
