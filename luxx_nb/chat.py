@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from .agent import Turn, error_event, run_turn
 from .approval import RunControls, set_controls
-from .config import DEFAULTS, LOCAL, Endpoint, Setting, Settings, resolve_endpoint
+from .config import (
+    DEFAULTS,
+    LOCAL,
+    SETTING_NAMES,
+    Endpoint,
+    Setting,
+    Settings,
+    resolve_endpoint,
+)
 from .errors import redact, redact_url
 from .events import ErrorEvent, Event, StatusEvent, StepEvent
 from .mcp_tools import MCPServer, prefixed
@@ -67,27 +75,15 @@ class Chat:
         hidden_variables: Sequence[str] = DEFAULTS.hidden_variables,
         visible_variables: Sequence[str] | None = DEFAULTS.visible_variables,
         variable_tools: bool = DEFAULTS.variable_tools,
+        allow_code: bool = DEFAULTS.allow_code,
+        approve_code: bool = DEFAULTS.approve_code,
         max_history: int | None = DEFAULTS.max_history,
         context_window: int | None = DEFAULTS.context_window,
         api: str | None = None,
     ) -> None:
         self.endpoint = resolve_endpoint(model, base_url, api_key, api)
-        self.settings = Settings(
-            system=system,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            thinking=thinking,
-            extra_body=extra_body,
-            max_iterations=max_iterations,
-            timeout=timeout,
-            tool_timeout=tool_timeout,
-            max_result_chars=max_result_chars,
-            max_history=max_history,
-            context_window=context_window,
-            hidden_variables=hidden_variables,
-            visible_variables=visible_variables,
-            variable_tools=variable_tools,
-        )
+        given = locals()  # every setting is a parameter of the same name
+        self.settings = Settings(**{name: given[name] for name in SETTING_NAMES})
         self.tools: list[Tool | MCPServer] = [
             t if isinstance(t, (Tool, MCPServer)) else make_tool(t) for t in tools
         ]
@@ -119,6 +115,8 @@ class Chat:
     hidden_variables = Setting()
     visible_variables = Setting()
     variable_tools = Setting()
+    allow_code = Setting()
+    approve_code = Setting()
 
     @property
     def model(self) -> str:
@@ -196,6 +194,10 @@ class Chat:
 
             known = {t.name for t in offered}
             offered += [t for t in namespace_tools() if t.name not in known]
+        if self._namespace is not None and self.allow_code:  # in the notebook itself, not a view
+            from .code_tool import with_code_tool
+
+            offered = with_code_tool(offered, self._namespace, approve=self.approve_code)
         return offered
 
     def reset(self) -> None:

@@ -71,6 +71,10 @@ class Settings:
     """The only variables the tools may see (None: all but the hidden)."""
     variable_tools: bool = True
     """Offer the notebook-variable tools when the chat has a namespace."""
+    allow_code: bool = False
+    """Offer ``run_python``: code the model writes, run in the notebook's namespace."""
+    approve_code: bool = True
+    """Each ``run_python`` call waits for a person's Approve (False: runs unasked)."""
 
     def __post_init__(self) -> None:
         # Kept as tuples: a list given here cannot change the settings from outside.

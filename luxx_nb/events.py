@@ -276,6 +276,9 @@ class ToolResultStep(_ToolStep):
     """The notebook variables the tool read, in order; shown with the step, not on the wire."""
     images: tuple[Image, ...] = field(default=(), repr=False, compare=False)
     """Images shown with the step (the model got a note of each), not on the wire."""
+    html: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    """Rich output shown with the step (what ``run_python``'s code displayed: a DataFrame's
+    table), untrusted HTML that every view sanitizes; not on the wire."""
     decision: str = field(default="", repr=False, compare=False)
     """Who decided a call that asks first (``approved by the person``), not on the wire."""
     type: ClassVar[str] = "tool_result"

@@ -95,6 +95,16 @@ class LuxxMagics(Magics):
         config=True,
         help="Variables the tools never show, beyond the defaults.",
     )
+    allow_code = Bool(
+        DEFAULTS.allow_code,
+        config=True,
+        help="Offer run_python: the model's code, run in this notebook after you approve it.",
+    )
+    approve_code = Bool(
+        DEFAULTS.approve_code,
+        config=True,
+        help="Ask before each run_python call (False runs the model's code unasked).",
+    )
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -174,6 +184,8 @@ class LuxxMagics(Magics):
         model = pick("model") or (self.local_model or None)
         chat.endpoint = resolve_endpoint(model, pick("base_url"), self._api_key(args), pick("api"))
         chat.settings = cell_settings(self.settings(), args)
+        if args.no_tools:
+            chat.settings = chat.settings.replace(allow_code=False)
         chat.tools = self._tools(args)
 
     def settings(self) -> Settings:
@@ -190,6 +202,8 @@ class LuxxMagics(Magics):
             max_history=self.max_history,
             context_window=self.context_window,
             hidden_variables=tuple(self.hidden_variables),
+            allow_code=self.allow_code,
+            approve_code=self.approve_code,
             variable_tools=False,  # the magic offers them itself (``available_tools``)
         )
 

@@ -28,6 +28,7 @@ CELL_SETTINGS = (
     "max_iterations",
     "max_history",
     "timeout",
+    "allow_code",
 )
 """The settings a cell's option of the same name replaces (``--seed`` and ``--vars`` too)."""
 
@@ -64,6 +65,14 @@ _CELL = [
     ),
     argument("--tools", metavar="a,b", help="Offer only these tools (see %%luxx tools)."),
     argument("--no-tools", action="store_true", help="Offer no tools."),
+    argument(
+        "--allow-code",
+        dest="allow_code",
+        action="store_const",
+        const=True,
+        default=None,
+        help="Offer run_python: the model's code runs in this notebook after you approve it.",
+    ),
     argument("--vars", metavar="a,b", help="Let the tools see only these variables."),
     argument(
         "--max-history",

@@ -263,6 +263,7 @@ async def run_tools(
                 output=output.output,
                 variables=output.variables,
                 images=output.images,
+                html=output.html,
                 decision=decision.label if decision else "",
             )
             turn.record(step)
@@ -300,4 +301,5 @@ def _scrub(output: ToolOutput, secret: str | None) -> ToolOutput:
         content=redact(output.content, secret),
         detail=output.detail and redact(output.detail, secret),
         output=redact(output.output, secret),
+        html=tuple(redact(fragment, secret) for fragment in output.html),
     )

@@ -16,6 +16,7 @@ from html import escape
 
 from luxx_nb.events import ToolCallStep, ToolResultStep
 from luxx_nb.images import img_html
+from luxx_nb.render.code import code_arguments_html, display_html
 from luxx_nb.render.formatting import STATE_LABELS, pretty_json
 from luxx_nb.render.query import query_arguments_html, query_error, query_result_html
 
@@ -30,6 +31,7 @@ __all__ = [
     "SCROLL",
     "SHOWN_CHARS",
     "WARN",
+    "arguments_html",
     "error_line",
     "pre",
     "status_html",
@@ -120,9 +122,8 @@ def tool_body(
     parts = []
     sql = call is not None and call.name == "query"
     if call is not None:
-        arguments = sql and query_arguments_html(call.arguments, scroll)
-        arguments = arguments or pre(pretty_json(call.arguments or "{}"), plain)
-        parts.append(f'<div style="{LABEL}">{"SQL" if sql else "arguments"}</div>{arguments}')
+        label, arguments = arguments_html(call.name, call.arguments, plain=plain, scroll=scroll)
+        parts.append(f'<div style="{LABEL}">{label}</div>{arguments}')
     if result is not None:
         mark, color = ("✓", OK) if result.success else ("✗", FAIL)
         word = "result" if result.success else "failed"
@@ -133,6 +134,8 @@ def tool_body(
         )
         if result.images:
             parts.append("".join(img_html(image) for image in result.images))
+        if result.html:
+            parts.append("".join(display_html(fragment) for fragment in result.html))
         if result.output:
             parts.append(f'<div style="{LABEL}">printed</div>{pre(result.output, scroll)}')
         if result.variables:
@@ -145,6 +148,16 @@ def tool_body(
                 f'<span style="{color}">{escape(result.decision)}</span></div>'
             )
     return "".join(parts)
+
+
+def arguments_html(name: str, arguments: str, *, plain: str, scroll: str) -> tuple[str, str]:
+    """A call's arguments as its label and markup: a ``query``'s SQL and a ``run_python``'s
+    code highlighted, any other tool's JSON pretty-printed."""
+    if name == "query" and (sql := query_arguments_html(arguments, scroll)):
+        return "SQL", sql
+    if name == "run_python" and (code := code_arguments_html(arguments, scroll)):
+        return "code", code
+    return "arguments", pre(pretty_json(arguments or "{}"), plain)
 
 
 def _query_result(result: ToolResultStep, style: str) -> str | None:

@@ -31,6 +31,8 @@ class ToolOutput:
     variables: tuple[str, ...] = ()
     images: tuple[Image, ...] = ()
     """Images to show in the call's step (an MCP tool's); the model gets a note of each."""
+    html: tuple[str, ...] = ()
+    """Rich output to show in the step (``run_python``'s tables); the views sanitize it."""
 
 
 def failure(

@@ -16,10 +16,9 @@ from typing import Any
 import ipywidgets
 
 from luxx_nb.approval import ApprovalRequest, Decision, RunControls
-from luxx_nb.render.formatting import pretty_json
 from luxx_nb.render.live.clicks import route_to_sender
 from luxx_nb.render.live.parts import html_part, shared_layout
-from luxx_nb.render.markup import FAIL, LABEL, OK, PRE, pre
+from luxx_nb.render.markup import FAIL, LABEL, OK, PRE, SCROLL, arguments_html
 
 __all__ = ["ApprovalView", "stop_button"]
 
@@ -58,7 +57,7 @@ class ApprovalView(ipywidgets.VBox):
         head = (
             f'<div style="{LABEL}">approval needed: the model asks to run</div>'
             f"<div><b>{escape(request.name)}</b></div>"
-            f"{pre(pretty_json(request.arguments or '{}'), PRE)}"
+            f"{arguments_html(request.name, request.arguments, plain=PRE, scroll=PRE + SCROLL)[1]}"
         )
         self._approve = _button("Approve", "success")
         self._deny = _button("Deny", "danger")
