@@ -11,6 +11,8 @@ answers with the version the client asked for. Behaviours:
 - ``bad-schema``: ``bad_schema``'s input schema is not valid JSON Schema; ``good_one`` is.
 - ``record PATH``: the tool ``mark`` appends its ``label`` to the file PATH, a line a call,
   so a test sees from outside which calls reached the server.
+- ``slow``: the tool ``nap`` answers after ``seconds``, each call on its own thread (a
+  server that runs calls concurrently, as the protocol allows).
 - ``image``: the tool ``picture`` answers a PNG, a JPEG, an SVG and bytes that are not
   base64, with text between.
 """
@@ -21,6 +23,7 @@ import base64
 import json
 import os
 import sys
+import threading
 import time
 
 PNG = base64.b64encode(
@@ -54,6 +57,13 @@ TOOLS = {
         },
     ],
     "image": [{"name": "picture", "description": "Draws.", "inputSchema": OBJECT}],
+    "slow": [
+        {
+            "name": "nap",
+            "description": "Answers after a while.",
+            "inputSchema": {"type": "object", "properties": {"seconds": {"type": "number"}}},
+        }
+    ],
     "record": [
         {
             "name": "mark",
@@ -68,9 +78,19 @@ TOOLS = {
 }
 
 
+_WRITING = threading.Lock()
+
+
 def send(message: dict) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+    with _WRITING:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+
+
+def nap(request: dict) -> None:
+    seconds = request["params"].get("arguments", {}).get("seconds", 1)
+    time.sleep(seconds)
+    result(request, {"content": [{"type": "text", "text": f"slept {seconds}"}]})
 
 
 def result(request: dict, value: dict) -> None:
@@ -89,6 +109,8 @@ def call(behaviour: str, request: dict) -> None:
     if name == "good_one":
         n = request["params"].get("arguments", {}).get("n")
         return result(request, {"content": [{"type": "text", "text": f"good {n}"}]})
+    if name == "nap":
+        return threading.Thread(target=nap, args=(request,), daemon=True).start()
     if name == "mark":
         label = request["params"].get("arguments", {}).get("label", "")
         with open(sys.argv[2], "a", encoding="utf-8") as marks:

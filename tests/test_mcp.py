@@ -159,6 +159,23 @@ class _Views:
         return self.renderer
 
 
+def test_calls_of_one_round_run_in_parallel(llm_server: LLMServer) -> None:
+    """Three calls of a server that takes 1 s a call, in one round: about 1 s, not 3."""
+    server = MCPServer([sys.executable, FAKE, "slow"], name="sleepy")
+    server.list_tools_sync()  # started before the clock runs
+    llm_server.enqueue(tool_call_stream([("nap", {"seconds": 1})] * 3), text_stream("Rested."))
+    chat = Chat(model="m", base_url=llm_server.base_url, api_key="k", tools=[server])
+    try:
+        started = time.monotonic()
+        reply = chat.send("Nap thrice.")
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    results = [s for s in reply.steps if s.type == "tool_result"]
+    assert [r.content for r in results] == ["slept 1"] * 3 and reply.text == "Rested."
+    assert elapsed < 2.5, f"three 1 s calls took {elapsed:.2f} s: not in parallel"
+
+
 def test_a_stdio_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
     """The kernel killed with SIGKILL (no atexit, no stdin closed in order): the server goes."""
     script = tmp_path / "parent.py"
