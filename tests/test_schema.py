@@ -408,3 +408,54 @@ def test_import_luxx_nb_does_not_import_pydantic():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
     assert pydantic.VERSION.startswith("2.")
+
+
+# -- the README's and the tools notebook's example tools ----------------------------------------
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def example_tools() -> dict[str, Tool]:
+    """Every tool the README's Python blocks and ``notebooks/tools.ipynb``'s cells define, each
+    source run as a person would run it (the notebook's cells in order, in one namespace)."""
+    import re
+
+    import nbformat
+
+    import luxx_nb
+
+    found: dict[str, Tool] = {}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    notebook = nbformat.read(ROOT / "notebooks" / "tools.ipynb", as_version=4)
+    cells = [c.source for c in notebook.cells if c.cell_type == "code"]
+    for label, sources in (("README", blocks), ("tools.ipynb", cells)):
+        namespace: dict[str, Any] = {"luxx_nb": luxx_nb, "__name__": "examples"}
+        for source in sources:
+            if "@luxx_nb.tool" in source:
+                exec(compile(source, label, "exec", dont_inherit=True), namespace)
+        for value in namespace.values():
+            if isinstance(value, Tool):
+                found[f"{label}:{value.name}"] = value
+    return found
+
+
+def test_the_readme_and_notebook_example_tools_have_valid_schemas():
+    found = example_tools()
+    assert {
+        "README:forecast",
+        "README:plan_delivery",
+        "README:send_invoice",
+        "tools.ipynb:exchange_rate",
+        "tools.ipynb:plan_delivery",
+    } <= set(found)
+    for made in found.values():
+        check_openai_compatible(made.parameters)
+    plan_delivery = found["README:plan_delivery"]
+    good = {"day": "2026-12-04", "stops": [{"city": "Lyon", "crates": 3}]}
+    assert json.loads(call(plan_delivery, good).content) == {"weekday": "Friday", "crates": 3}
+    bad = {"stops": [{"city": "Lyon", "crates": 3}, {"city": "Dijon", "crates": -1}]}
+    assert error_of(call(plan_delivery, bad)) == (  # the README's example, problems in
+        "Invalid arguments for plan_delivery: day: required, but missing; "  # parameter order
+        "stops[1].crates: Input should be greater than or equal to 0, got -1"
+    )
