@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets
@@ -25,6 +26,7 @@ import ipywidgets
 from luxx_nb.approval import current_controls
 from luxx_nb.events import Event, StepEvent, ToolCallStep
 from luxx_nb.render.live.controls import RunButtons
+from luxx_nb.render.live.panel import Panel, add_to, take_runs
 from luxx_nb.render.live.parts import (
     ErrorView,
     ToolCallView,
@@ -39,7 +41,7 @@ from luxx_nb.render.markup import status_html
 from luxx_nb.render.state import Change, Failure, RunState, Text, Thinking, ToolCall
 
 if TYPE_CHECKING:
-    from luxx_nb.render.protocol import AcceptsViews
+    from luxx_nb.render.protocol import AcceptsViews, Renderer
 
 __all__ = ["ChatView", "RunWidget", "paced_interval"]
 
@@ -360,25 +362,36 @@ class RunWidget(ipywidgets.VBox):
 
 
 class ChatView(ipywidgets.VBox):
-    """The runs of one chat, as a widget to place anywhere (a cell, a sidebar, a layout)."""
+    """The runs of one chat, as a widget to place anywhere (a cell, a sidebar, a layout).
 
-    def __init__(self, chat: AcceptsViews | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    Given a ``Chat``, it ends with a prompt box and ``Send``: each prompt runs as a turn of
+    that chat while no cell runs (``panel.py``).
+    """
+
+    def __init__(self, chat: AcceptsViews | None = None, *, prompt: bool = True, **kw: Any):
+        super().__init__(**kw)
         self.add_class("luxx-chat")
+        self.panel = Panel.of(self, chat) if prompt else None
         if chat is not None:
             chat.add_view(self)
 
     def __repr__(self) -> str:
         return "<luxx chat view>"
 
-    def open_run(self, *, model: str, local: bool = False) -> RunWidget:
+    def send(self, prompt: str) -> Future[Any]:
+        """Send ``prompt`` as ``Send`` does (queued, run on luxx's loop); the future gives
+        its ``Reply``."""
+        if self.panel is None:
+            raise RuntimeError("This ChatView has no prompt: make it with ChatView(chat).")
+        return self.panel.send(prompt)
+
+    def open_run(self, *, model: str, local: bool = False) -> Renderer:
         """A new run at the bottom of this view; the chat renders the run into it."""
         run = RunWidget(model=model, local=local)
-        self.children = (*self.children, run)
-        return run
+        add_to(self, run)
+        return run if self.panel is None else self.panel.renderer(run)
 
     def clear(self) -> None:
         """Remove every run shown so far, closing their widgets in the kernel and the page."""
-        runs, self.children = self.children, ()
-        for run in runs:
+        for run in take_runs(self):
             close_tree(run)
