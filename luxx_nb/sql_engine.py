@@ -152,15 +152,32 @@ def stoppable(con: Any, timeout: float | None) -> Iterator[threading.Event]:
 
 
 def register_tables(con: Any, view: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """Register every visible table on ``con``: (name: kind, name: why it could not be)."""
-    tables, refused = {}, {}
+    """Register every visible table on ``con``: (name: kind, name: why it could not be).
+
+    SQL names ignore case, so two variables whose names differ only in case (``sales`` and
+    ``Sales``) would be one table, the last registered, and a query on the other would read it
+    without a word: neither is registered, and the error says why.
+    """
+    found: dict[str, tuple[str, Any]] = {}
     for name in view:
         try:
             value = view.look(name)  # records no read: the query's own tables are marked after
         except KeyError:
             continue
         kind = table_kind(value)
-        if kind is None:
+        if kind is not None:
+            found[name] = (kind, value)
+    folded: dict[str, list[str]] = {}
+    for name in found:
+        folded.setdefault(name.lower(), []).append(name)
+    tables, refused = {}, {}
+    for name, (kind, value) in found.items():
+        alike = [other for other in folded[name.lower()] if other != name]
+        if alike:
+            refused[name] = (
+                f"its name differs from {', '.join(alike)} only in case, which SQL does not "
+                "tell apart; ask the user to rename one of them"
+            )
             continue
         try:
             con.register(name, _scannable(value))

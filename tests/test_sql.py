@@ -479,3 +479,15 @@ def test_the_memory_limit_is_bounded() -> None:
     limit = sql_engine.CONFIG["memory_limit"]
     assert limit.endswith("MB") and 256 <= int(limit[:-2]) <= 4096
     assert os.cpu_count() is None or os.cpu_count() >= sql_engine.THREADS
+
+
+def test_names_that_differ_only_in_case_are_refused_not_mixed_up() -> None:
+    """SQL names ignore case: ``Sales`` would read ``sales`` (the last registered) silently."""
+    ns = view(Sales=sales(1), sales=sales(3), other=sales(2), _SALES=sales(9))
+    for name in ("Sales", "sales", '"Sales"'):
+        result = sql.run(ns, f"SELECT count(*) FROM {name}")
+        assert result["success"] is False, (name, result)
+        why = "Sales could not be read as a table: its name differs from sales only in case"
+        assert why in result["error"]
+        assert "_SALES" not in result["error"]  # a hidden name is never named
+    assert sql.run(ns, "SELECT count(*) FROM other")["rows"] == [[2]]
