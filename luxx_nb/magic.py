@@ -355,7 +355,8 @@ class LuxxMagics(Magics):
             state = "set" if os.environ.get(self.api_key_env) else "NOT set"
             key = f"from ${self.api_key_env} ({state})"
         else:
-            key = "from LUXX_API_KEY / OPENAI_API_KEY" if endpoint.api_key else "none"
+            wire_key = "ANTHROPIC_API_KEY" if endpoint.api == "anthropic" else "OPENAI_API_KEY"
+            key = f"from LUXX_API_KEY / {wire_key}" if endpoint.api_key else "none"
         lines = [
             f"model: {endpoint.model or ('local' if endpoint.local else '(not set)')}",
             f"endpoint: {where}",

@@ -399,3 +399,18 @@ def test_blank_text_before_the_thinking_neither_shows_first_nor_goes_back(llm_se
     assert reply.text == "2." and reply.thinking == "Think."
     sent = json.dumps(llm_server.requests[1].body)
     assert '"\\n\\n"' not in sent and "Think." in sent
+
+
+def test_luxx_config_names_the_anthropic_key_it_reads(monkeypatch, capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_line_magic("load_ext", "luxx_nb")
+        shell.run_line_magic("luxx", "config")
+    finally:
+        InteractiveShell.clear_instance()
+    shown = capsys.readouterr().out
+    assert "wire: anthropic" in shown and "https://api.anthropic.com/v1" in shown
+    assert "key: from LUXX_API_KEY / ANTHROPIC_API_KEY" in shown and KEY not in shown
