@@ -16,6 +16,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 from support.builders import text_stream, tool_call_stream
+from support.clicks import button as _button
+from support.clicks import click as _click
+from support.clicks import create_subshell as _create_subshell
 from support.kernel import Kernel, kernel_env
 from support.server import LLMServer
 
@@ -56,42 +59,6 @@ def kernel() -> Iterator[Kernel]:
         yield running
     finally:
         running.close()
-
-
-def _create_subshell(kernel: Kernel) -> str:
-    kc = kernel.kc
-    msg = kc.session.msg("create_subshell_request", {})
-    kc.control_channel.send(msg)
-    while True:
-        reply = kc.get_control_msg(timeout=10)
-        if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
-            return reply["content"]["subshell_id"]
-
-
-def _click(kernel: Kernel, comm_id: str, subshell: str) -> None:
-    """What JupyterLab sends for a button click, to the subshell it chose."""
-    kc = kernel.kc
-    content = {"comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}}
-    msg = kc.session.msg("comm_msg", content)
-    msg["header"]["subshell_id"] = subshell
-    kc.shell_channel.send(msg)
-
-
-def _button(kernel: Kernel, label: str, since: int, timeout: float = 30) -> str:
-    """The comm id of the first button labelled ``label`` opened after message ``since``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            kernel._remember(kernel.kc.get_iopub_msg(timeout=0.2))
-        except Exception:
-            continue
-        for msg in kernel.messages[since:]:
-            content = msg["content"]
-            if msg["msg_type"] == "comm_open":
-                state = kernel.states[content["comm_id"]]
-                if state.get("_model_name") == "ButtonModel" and state["description"] == label:
-                    return content["comm_id"]
-    raise AssertionError(f"no button {label!r}")
 
 
 def test_no_front_end_declines_with_the_reason(kernel: Kernel, server: LLMServer) -> None:
