@@ -459,3 +459,38 @@ def test_the_readme_and_notebook_example_tools_have_valid_schemas():
         "Invalid arguments for plan_delivery: day: required, but missing; "  # parameter order
         "stops[1].crates: Input should be greater than or equal to 0, got -1"
     )
+
+
+def test_a_field_as_the_default_gives_its_constraints_default_and_description():
+    """``n: int = Field(1, ge=0)``, as pydantic's ``validate_call`` and pydantic-ai take it."""
+
+    def pick(
+        count: int = Field(2, ge=0, description="How many."),
+        tags: list[str] = Field(default_factory=list),  # noqa: B008 (as pydantic-ai users write it)
+        level: int = Field(ge=1, le=3),
+    ) -> str:
+        """Pick.
+
+        tags: the labels
+        """
+        return f"{count} {tags} {level}"
+
+    made = make_tool(pick)
+    check_openai_compatible(made.parameters)
+    properties = made.parameters["properties"]
+    assert properties["count"] == {
+        "default": 2,
+        "description": "How many.",
+        "minimum": 0,
+        "type": "integer",
+    }
+    assert properties["tags"]["description"] == "the labels"
+    assert properties["level"]["minimum"] == 1 and made.parameters["required"] == ["level"]
+    assert call(made, {"level": 2}).content == "2 [] 2"  # the Field's defaults, not a FieldInfo
+    assert call(made, {"count": 5, "tags": ["a"], "level": 3}).content == "5 ['a'] 3"
+    message = error_of(call(made, {"count": -1, "level": 4}))
+    assert message == (
+        "Invalid arguments for pick: count: Input should be greater than or equal to 0, got -1; "
+        "level: Input should be less than or equal to 3, got 4"
+    )
+    assert error_of(call(made, {})) == "Invalid arguments for pick: level: required, but missing"

@@ -37,11 +37,13 @@ class Arguments:
     """Validates a call's JSON arguments into the keyword arguments of the function.
 
     Only the arguments the model gave are passed, so the function's own defaults apply to the
-    rest (a default that JSON cannot show stays the very object).
+    rest (a default that JSON cannot show stays the very object); a parameter whose default is
+    a ``Field(...)`` (in ``filled``) always gets the model's value, its default when not given.
     """
 
     model: type[pydantic.BaseModel]
     names: Mapping[str, str]  # field name -> parameter name
+    filled: frozenset[str] = frozenset()
 
     def __call__(self, arguments: str) -> dict[str, Any]:
         try:
@@ -52,7 +54,8 @@ class Arguments:
                 data = json.loads(arguments)
                 raise ArgumentsError(problems(exc, data, list(self.names.values()))) from None
             parsed = retried
-        return {self.names[f]: getattr(parsed, f) for f in parsed.model_fields_set}
+        given = parsed.model_fields_set | self.filled
+        return {self.names[f]: getattr(parsed, f) for f in self.names if f in given}
 
 
 def _integers_again(

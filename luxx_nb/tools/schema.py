@@ -65,17 +65,22 @@ def arguments_model(
     """
     fields: dict[str, Any] = {}
     names: dict[str, str] = {}
+    filled: set[str] = set()
     for number, (param, annotation) in enumerate(params):
         try:
             annotation = portable(annotation)
         except TypeError as exc:
             raise TypeError(f"parameter {param.name!r}: {exc}") from None
         default = param.default
+        info: dict[str, Any] = {"alias": param.name}
+        if isinstance(default, FieldInfo):  # ``n: int = Field(1, ge=0)``, as validate_call takes
+            annotation = typing.Annotated[annotation, default]  # its default and constraints
+            default = default.default
+            filled.add(f"f{number}")
+        elif default is not param.empty:
+            info["default"] = default
         if default is None and not _allows_none(annotation):
             annotation = Union[annotation, None]  # noqa: UP007 (a runtime value, any Python)
-        info: dict[str, Any] = {"alias": param.name}
-        if param.default is not param.empty:
-            info["default"] = default
         if descriptions.get(param.name) and not _described(annotation):
             info["description"] = descriptions[param.name]
         field = f"f{number}"
@@ -96,7 +101,7 @@ def arguments_model(
     schema["required"] = list(schema.get("required", []))
     schema["additionalProperties"] = False
     _check_keys(schema)
-    return schema, Arguments(model, names)
+    return schema, Arguments(model, names, frozenset(filled))
 
 
 def _which_failed(
