@@ -11,6 +11,8 @@ answers with the version the client asked for. Behaviours:
 - ``bad-schema``: ``bad_schema``'s input schema is not valid JSON Schema; ``good_one`` is.
 - ``record PATH``: the tool ``mark`` appends its ``label`` to the file PATH, a line a call,
   so a test sees from outside which calls reached the server.
+- ``env``: the tool ``read_env`` answers the value of the variable ``name`` in its
+  environment, or ``(unset)``.
 - ``slow``: the tool ``nap`` answers after ``seconds``, each call on its own thread (a
   server that runs calls concurrently, as the protocol allows).
 - ``image``: the tool ``picture`` answers a PNG, a JPEG, an SVG and bytes that are not
@@ -57,6 +59,13 @@ TOOLS = {
         },
     ],
     "image": [{"name": "picture", "description": "Draws.", "inputSchema": OBJECT}],
+    "env": [
+        {
+            "name": "read_env",
+            "description": "Reads a variable of its environment.",
+            "inputSchema": {"type": "object", "properties": {"name": {"type": "string"}}},
+        }
+    ],
     "slow": [
         {
             "name": "nap",
@@ -109,6 +118,9 @@ def call(behaviour: str, request: dict) -> None:
     if name == "good_one":
         n = request["params"].get("arguments", {}).get("n")
         return result(request, {"content": [{"type": "text", "text": f"good {n}"}]})
+    if name == "read_env":
+        value = os.environ.get(request["params"].get("arguments", {}).get("name", ""), "(unset)")
+        return result(request, {"content": [{"type": "text", "text": value}]})
     if name == "nap":
         return threading.Thread(target=nap, args=(request,), daemon=True).start()
     if name == "mark":

@@ -176,6 +176,33 @@ def test_calls_of_one_round_run_in_parallel(llm_server: LLMServer) -> None:
     assert elapsed < 2.5, f"three 1 s calls took {elapsed:.2f} s: not in parallel"
 
 
+def test_env_adds_variables_and_the_kernels_others_stay_out(
+    llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LUXX_MCP_KERNEL_SECRET", "sk-kernel-only-0123456789")
+    server = MCPServer([sys.executable, FAKE, "env"], env={"LUXX_MCP_PROBE": "given"}, name="env")
+    llm_server.enqueue(
+        tool_call_stream(
+            [
+                ("read_env", {"name": "LUXX_MCP_PROBE"}),
+                ("read_env", {"name": "LUXX_MCP_KERNEL_SECRET"}),
+                ("read_env", {"name": "PATH"}),
+            ]
+        ),
+        text_stream("Read."),
+    )
+    chat = Chat(model="m", base_url=llm_server.base_url, api_key="k", tools=[server])
+    try:
+        reply = chat.send("Read them.")
+    finally:
+        server.stop()
+    calls = {s.id: json.loads(s.arguments)["name"] for s in reply.steps if s.type == "tool_call"}
+    seen = {calls[s.id_ref]: s.content for s in reply.steps if s.type == "tool_result"}
+    assert seen["LUXX_MCP_PROBE"] == "given"
+    assert seen["LUXX_MCP_KERNEL_SECRET"] == "(unset)"  # the SDK passes only HOME, PATH...
+    assert seen["PATH"] not in ("", "(unset)")
+
+
 def test_a_stdio_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
     """The kernel killed with SIGKILL (no atexit, no stdin closed in order): the server goes."""
     script = tmp_path / "parent.py"
