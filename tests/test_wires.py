@@ -318,6 +318,11 @@ def test_the_cell_option_the_trait_and_config_show_the_wire(llm_server, monkeypa
     assert [m["role"] for m in second.body["input"]] == ["user", "assistant", "user"]
     shown = "".join(o.get("text", "") for o in nb.cells[4].outputs)
     assert "wire: responses (OpenAI Responses API)" in shown
+    saved = "".join(o.get("data", {}).get("text/html", "") for o in nb.cells[1].outputs)
+    assert "luxx-snapshot" in saved and "From the Messages wire." in saved
+    thinking = saved[saved.index("<details") : saved.index("</details>")]
+    assert "Hm." in thinking and "<details open" not in saved  # folded, as on chat
+    assert "sig-" not in saved and KEY not in saved
 
 
 def test_a_whole_json_answer_on_each_wire(llm_server):
