@@ -308,8 +308,11 @@ def _default_name(command: list[str] | None, url: str | None) -> str:
 
 
 def _redacted_url(url: str) -> str:
+    """The URL without what may hold a secret: the user and password, the query."""
     parsed = urlparse(url)
-    return parsed._replace(netloc=parsed.hostname or "", query="").geturl() if parsed else url
+    host = parsed.hostname or ""
+    netloc = f"{host}:{parsed.port}" if parsed.port else host
+    return parsed._replace(netloc=netloc, query="").geturl()
 
 
 def _describe(exc: BaseException) -> str:

@@ -431,6 +431,52 @@ def everything_over_http(everything_binary: Path) -> Any:
         process.wait(10)
 
 
+def test_headers_reach_a_streamable_http_server_and_stay_out_of_view(
+    llm_server: LLMServer,
+) -> None:
+    """``MCPServer(url=..., headers=...)`` against the SDK's own HTTP server
+    (``tests/mcp_http_fake.py``): the call's request carries the headers; the token is not in
+    the server's or the chat's repr, nor in the reply."""
+    token = "Bearer sk-mcp-header-canary-0123456789"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, str(TESTS / "mcp_http_fake.py"), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        url = f"http://127.0.0.1:{port}/mcp?session=secret"
+        server = MCPServer(url=url, headers={"Authorization": token, "X-Team": "blue"})
+        llm_server.enqueue(
+            tool_call_stream(
+                [("header", {"name": "Authorization"}), ("header", {"name": "X-Team"})]
+            ),
+            text_stream("Both came."),
+        )
+        chat = Chat(model="m", base_url=llm_server.base_url, api_key="k", tools=[server])
+        try:
+            reply = chat.send("Which headers?")
+        finally:
+            server.stop()
+    finally:
+        process.kill()
+        process.wait(10)
+    assert reply.error is None and reply.text == "Both came."
+    assert sorted(s.content for s in reply.steps if s.type == "tool_result") == [token, "blue"]
+    assert repr(server) == f"MCPServer('127_0_0_1', 'http://127.0.0.1:{port}/mcp', not started)"
+    assert "sk-mcp-header" not in repr(chat) and "secret" not in repr(server)
+    assert "pw" not in repr(MCPServer(url="https://user:pw@mcp.example.org:8443/mcp"))
+
+
 def test_a_streamable_http_server_by_url(llm_server: LLMServer, everything_over_http) -> None:
     names = {t.name for t in everything_over_http.list_tools_sync()}
     assert "echo" in names, names
