@@ -167,3 +167,67 @@ def test_stop_approve_and_deny(page, lab, llm, ui) -> None:
     assert "declined by the person" in mars.inner_html()
     sent = llm.requests[-1].body["messages"][-1]
     assert sent["role"] == "tool" and "The person declined this call." in sent["content"]
+
+
+PLOT = """import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(3, 2))
+ax.bar(["north", "south"], [7, 9])
+ax.set_title("sold by region")
+made_by_the_model = True"""
+
+
+def test_run_python_approved_draws_a_figure_that_stays_in_the_saved_notebook(
+    page, lab, llm
+) -> None:
+    """JupyterLab: the model's code shows highlighted with Approve / Deny; approved, it runs in
+    the notebook (a later cell reads its variable) and its figure shows in the step; the saved
+    notebook, reopened with no kernel, still shows the figure."""
+    name = "run-python.ipynb"
+    magic = f"%%luxx -m test-model --base-url {llm.base_url} --allow-code --no-thinking"
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext luxx_nb\nimport matplotlib.pyplot"),
+        nbformat.v4.new_code_cell(f"{magic}\nPlot the sales by region."),
+        nbformat.v4.new_code_cell('print("MADE", made_by_the_model)'),
+    ]
+    nbformat.write(nb, lab.root / name)
+    llm.reset()
+    llm.enqueue(
+        tool_call_stream([("run_python", {"code": PLOT})]),
+        text_stream("Here is the chart of sales by region."),
+    )
+    open_notebook(page, lab, lab.page_url("lab/tree", name))
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+    step = _output(page, 1)
+    approve = step.get_by_role("button", name="Approve")
+    approve.wait_for(timeout=120_000)  # matplotlib's first import may build its font cache
+    assert step.get_by_role("button", name="Deny").count() == 1
+    assert step.locator(".luxx-approval pre.luxx-code").count() == 1  # highlighted, asked first
+    assert "sold by region" in step.inner_text()
+    _shot(page, "lab-run-python-1-approval")
+    approve.click()
+    _wait_text(step, r"Here is the chart of sales by region\.", timeout=60)
+    _wait_text(_output(page, 2), r"MADE True")
+    figure = step.locator('img[src^="data:image/png;base64,"]')
+    step.locator("details.luxx-tool summary").first.click()
+    figure.first.wait_for(timeout=10_000)
+    width = figure.first.evaluate("img => img.naturalWidth")
+    assert width > 100, width  # a real raster, decoded by the browser
+    _shot(page, "lab-run-python-2-figure")
+
+    page.keyboard.press("Control+s")
+    page.wait_for_selector(".jp-mod-current.jp-mod-dirty", state="detached", timeout=30_000)
+    for session in lab.api("GET", "/api/sessions"):
+        lab.api("DELETE", f"/api/sessions/{session['id']}")  # shuts its kernel down
+    page.reload()
+    page.wait_for_selector(".jp-Notebook .luxx-snapshot", timeout=60_000)
+    saved = _output(page, 1).locator(".luxx-snapshot")
+    saved.locator("details.luxx-tool summary").first.click()
+    reopened = saved.locator('img[src^="data:image/png;base64,"]')
+    reopened.first.wait_for(timeout=10_000)
+    assert reopened.first.evaluate("img => img.naturalWidth") == width
+    assert "approved by the person" in saved.inner_text()
+    _shot(page, "lab-run-python-3-reopened")
