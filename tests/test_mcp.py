@@ -176,6 +176,44 @@ def test_calls_of_one_round_run_in_parallel(llm_server: LLMServer) -> None:
     assert elapsed < 2.5, f"three 1 s calls took {elapsed:.2f} s: not in parallel"
 
 
+def test_a_server_starts_on_first_use_and_once(llm_server: LLMServer, tmp_path: Path) -> None:
+    """Nothing runs when it is made; the first run starts it; later runs and other chats use
+    the same process."""
+    marks = tmp_path / "marks.txt"
+    server = MCPServer([sys.executable, FAKE, "record", str(marks)], name="once")
+
+    def processes() -> list[int]:
+        return [pid for pid, line in _own_children() if str(marks) in line]
+
+    assert not server.running and processes() == []
+    for label in ("first", "second", "third"):
+        llm_server.enqueue(tool_call_stream([("mark", {"label": label})]), text_stream("Ok."))
+    try:
+        first = Chat(model="m", base_url=llm_server.base_url, api_key="k", tools=[server])
+        assert first.send("One.").error is None
+        started = processes()
+        assert len(started) == 1
+        assert first.send("Two.").error is None
+        other = Chat(model="m", base_url=llm_server.base_url, api_key="k", tools=[server])
+        assert other.send("Three.").error is None
+        assert processes() == started and marks.read_text() == "first\nsecond\nthird\n"
+    finally:
+        server.stop()
+
+
+def _own_children() -> list[tuple[int, str]]:
+    """This process's live descendants, each with its command line."""
+    import psutil
+
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            found.append((child.pid, " ".join(child.cmdline())))
+        except psutil.Error:  # gone, or a zombie, since it was listed
+            continue
+    return found
+
+
 def test_env_adds_variables_and_the_kernels_others_stay_out(
     llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
