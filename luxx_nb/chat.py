@@ -165,7 +165,7 @@ class Chat:
         offered: list[Tool] = []
         for entry in self.tools:
             if isinstance(entry, MCPServer):
-                known = {t.name for t in offered}
+                known = {t.name for t in self._with_namespace_tools([*offered])}
                 offered += [prefixed(t, known) for t in entry.tools]
             else:
                 offered.append(entry)
@@ -183,7 +183,7 @@ class Chat:
         waiting = [s.name for s in servers if not s.running]
         if waiting:
             yield StatusEvent(state="starting_tools", detail=", ".join(waiting))
-        offered, notes = await offered_tools(self.tools)
+        offered, notes = await offered_tools(self.tools, self._with_namespace_tools([]))
         for note in notes:
             yield StatusEvent(state="notice", detail=note)
         yield self._with_namespace_tools(offered)

@@ -338,13 +338,14 @@ async def _on_background(coro: Any) -> Any:
 
 
 async def offered_tools(
-    entries: Sequence[Tool | MCPServer], taken: Sequence[str] = ()
+    entries: Sequence[Tool | MCPServer], taken: Sequence[str | Tool] = ()
 ) -> tuple[list[Tool], list[str]]:
     """Functions as they are, then each server's tools (started now if need be), a name an
-    earlier tool already has prefixed ``server__``; and notes of what was left out."""
+    earlier tool or ``taken`` (the built-in tools, or their names) already has prefixed
+    ``server__``; and notes of what was left out."""
     tools = [e for e in entries if isinstance(e, Tool)]
     servers = [e for e in entries if isinstance(e, MCPServer)]
-    names = {*taken, *(t.name for t in tools)}
+    names = {*(t if isinstance(t, str) else t.name for t in taken), *(t.name for t in tools)}
     notes: list[str] = []
     listed = await asyncio.gather(*(s.list_tools() for s in servers), return_exceptions=True)
     for server, found in zip(servers, listed, strict=True):

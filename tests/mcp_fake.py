@@ -13,6 +13,7 @@ answers with the version the client asked for. Behaviours:
   so a test sees from outside which calls reached the server.
 - ``env``: the tool ``read_env`` answers the value of the variable ``name`` in its
   environment, or ``(unset)``.
+- ``clash``: a tool named ``query``, as luxx_nb's built-in is, that answers ``server query``.
 - ``slow``: the tool ``nap`` answers after ``seconds``, each call on its own thread (a
   server that runs calls concurrently, as the protocol allows).
 - ``image``: the tool ``picture`` answers a PNG, a JPEG, an SVG and bytes that are not
@@ -66,6 +67,7 @@ TOOLS = {
             "inputSchema": {"type": "object", "properties": {"name": {"type": "string"}}},
         }
     ],
+    "clash": [{"name": "query", "description": "The server's own query.", "inputSchema": OBJECT}],
     "slow": [
         {
             "name": "nap",
@@ -121,6 +123,8 @@ def call(behaviour: str, request: dict) -> None:
     if name == "read_env":
         value = os.environ.get(request["params"].get("arguments", {}).get("name", ""), "(unset)")
         return result(request, {"content": [{"type": "text", "text": value}]})
+    if name == "query":
+        return result(request, {"content": [{"type": "text", "text": "server query"}]})
     if name == "nap":
         return threading.Thread(target=nap, args=(request,), daemon=True).start()
     if name == "mark":

@@ -114,6 +114,28 @@ def test_a_clashing_name_is_prefixed_with_the_server(
     assert json.loads(contents["time__get_current_time"])["timezone"] == "UTC"
 
 
+def test_a_tool_named_as_a_built_in_is_prefixed_through_chat_too(llm_server: LLMServer) -> None:
+    """A server's ``query`` beside the built-in ``query`` (a Chat with a namespace): the built-in
+    keeps its name and the server's is ``clash__query``, as in ``%%luxx``."""
+    server = MCPServer([sys.executable, FAKE, "clash"], name="clash")
+    llm_server.enqueue(
+        tool_call_stream([("query", {"sql": "SELECT 41 + 1 AS n"}), ("clash__query", {})]),
+        text_stream("Both."),
+    )
+    chat = Chat(model="m", base_url=llm_server.base_url, api_key="k", tools=[server], namespace={})
+    try:
+        reply = chat.send("Query both.")
+        listed = [t.name for t in chat.all_tools()]
+    finally:
+        server.stop()
+    names = list(offered(llm_server.requests[0]))
+    assert names.count("query") == 1 and "clash__query" in names, names
+    assert "query" in listed and "clash__query" in listed, listed
+    contents = {s.name: s.content for s in reply.steps if s.type == "tool_result"}
+    assert contents["clash__query"] == "server query"
+    assert "42" in contents["query"] and "server" not in contents["query"]
+
+
 def test_images_show_in_the_step_and_only_checked_ones(llm_server: LLMServer) -> None:
     server = MCPServer([sys.executable, FAKE, "image"], name="drawing")
     llm_server.enqueue(tool_call_stream([("picture", {})]), text_stream("Drawn."))
