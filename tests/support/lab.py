@@ -1,6 +1,7 @@
 """A JupyterLab server and a Chromium page on it, for the browser tests and benchmarks.
 
-JupyterLab (or Notebook 7, the same server) runs on 127.0.0.1 with a temporary root,
+JupyterLab (or Notebook 7, the same server; or Voilà serving one notebook as an app) runs on
+127.0.0.1 with a temporary root,
 settings, data and runtime folder, so nothing of the machine's own Jupyter set-up takes part;
 Debian's Chromium is driven by Playwright through ``executable_path`` (never a downloaded
 browser). FIELD-NOTES: root needs ``--allow-root``; ``port_retries=0`` makes a busy port fail
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,7 @@ __all__ = [
     "open_notebook",
     "require_chromium",
     "start_lab",
+    "start_voila",
     "stop",
     "wait_kernel",
 ]
@@ -102,14 +105,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_lab(home: Path, *, env: dict[str, str] | None = None) -> Lab:
-    """Start JupyterLab with everything under ``home``; return once its API answers."""
-    root, settings = home / "root", home / "settings" / "@jupyterlab" / "apputils-extension"
-    root.mkdir()
-    settings.mkdir(parents=True)
-    notification = {"fetchNews": "false", "checkForUpdates": False}
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps(notification))
-    environment = {
+def _environment(home: Path, env: dict[str, str] | None) -> dict[str, str]:
+    """The machine's environment with every Jupyter folder under ``home``."""
+    return {
         **os.environ,
         **(env or {}),
         "JUPYTER_CONFIG_DIR": str(home / "config"),
@@ -118,6 +116,37 @@ def start_lab(home: Path, *, env: dict[str, str] | None = None) -> Lab:
         "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
     }
+
+
+def _serve(name: str, command: list[str], url: str, root: Path, log: Path, env: dict) -> Lab:
+    """Start ``command``; return its server once it answers ``/api/status`` (Voilà answers
+    it with an HTTP error: answering is what counts)."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    lab = Lab(url, root, process, log)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            lab.api("GET", "/api/status")
+            return lab
+        except urllib.error.HTTPError:
+            return lab
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop(process)
+                raise RuntimeError(f"{name} did not start:\n{log.read_text()[-3000:]}") from None
+            time.sleep(0.2)
+
+
+def start_lab(home: Path, *, env: dict[str, str] | None = None) -> Lab:
+    """Start JupyterLab with everything under ``home``; return once its API answers."""
+    root, settings = home / "root", home / "settings" / "@jupyterlab" / "apputils-extension"
+    root.mkdir()
+    settings.mkdir(parents=True)
+    notification = {"fetchNews": "false", "checkForUpdates": False}
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps(notification))
     port = _free_port()
     command = [
         *(sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root"),
@@ -125,24 +154,24 @@ def start_lab(home: Path, *, env: dict[str, str] | None = None) -> Lab:
         f"--IdentityProvider.token={TOKEN}",
         f"--ServerApp.root_dir={root}",
     ]
-    log = home / "jupyterlab.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    lab = Lab(f"http://127.0.0.1:{port}", root, process, log)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            lab.api("GET", "/api/status")
-            return lab
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                stop(process)
-                raise RuntimeError(
-                    f"JupyterLab did not start:\n{log.read_text()[-3000:]}"
-                ) from None
-            time.sleep(0.2)
+    url, log = f"http://127.0.0.1:{port}", home / "jupyterlab.log"
+    return _serve("JupyterLab", command, url, root, log, _environment(home, env))
+
+
+def start_voila(home: Path, notebook: Path, *, env: dict[str, str] | None = None) -> Lab:
+    """Start Voilà serving ``notebook`` as an app (``voila notebook.ipynb``) on 127.0.0.1.
+
+    Its page is ``lab.url + "/"``: each load runs the notebook in a new kernel. Voilà 0.5 asks
+    no token (measured: ``--token`` and ``--IdentityProvider.token`` are not enforced), so it
+    listens on 127.0.0.1 only.
+    """
+    port = _free_port()
+    command = [
+        *(sys.executable, "-m", "voila", str(notebook), "--no-browser"),
+        *("--Voila.ip=127.0.0.1", f"--port={port}", "--Voila.port_retries=0"),
+    ]
+    url, log = f"http://127.0.0.1:{port}", home / "voila.log"
+    return _serve("Voilà", command, url, notebook.parent, log, _environment(home, env))
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -14,6 +14,10 @@ function render({ model, el }) {
   box.rows = 2;
   box.placeholder = label;
   box.setAttribute("aria-label", label);
+  // JupyterLab's and Notebook 7's shortcuts (Lumino's, on the document in the capture phase,
+  // before any handler here) skip a key typed under this attribute: Shift+Enter would run
+  // the cell instead of breaking the line (measured in JupyterLab 4.6).
+  box.setAttribute("data-lm-suppress-shortcuts", "true");
   const send = document.createElement("button");
   send.type = "button";
   send.className = "luxx-send jupyter-widgets jupyter-button widget-button mod-primary";
@@ -41,14 +45,17 @@ function render({ model, el }) {
   }
 
   box.addEventListener("keydown", (event) => {
-    if (event.key !== "Enter") return;
-    // The notebook's own shortcuts (Shift+Enter runs a cell) must not see a key meant here.
-    event.stopPropagation();
-    if (event.shiftKey || event.isComposing || event.altKey || event.ctrlKey || event.metaKey) {
-      return; // a new line
-    }
+    if (event.key !== "Enter" || event.isComposing) return; // an input method's Enter is its own
+    event.stopPropagation(); // a key meant for the box is no one else's
     event.preventDefault();
-    submit();
+    if (event.shiftKey) {
+      // The line break is inserted here: in JupyterLab 4.6 something after the box cancels
+      // the browser's own ("insertLineBreak" arrives prevented; measured in Chromium).
+      box.setRangeText("\n", box.selectionStart, box.selectionEnd, "end");
+      box.dispatchEvent(new Event("input", { bubbles: true }));
+    } else if (!event.altKey && !event.ctrlKey && !event.metaKey) {
+      submit();
+    }
   });
   send.addEventListener("click", submit);
 
