@@ -188,11 +188,13 @@ def test_a_failure_outside_the_turn_shows_in_the_note_without_the_key(llm_server
     assert view.panel.box.note == "" and not view.panel.box.failed
 
 
-def test_stop_and_approvals_of_a_turn_sent_from_the_page(llm_server, monkeypatch) -> None:
-    """No subshell here (as in Voilà): a page's turn holds no shell, so its buttons show."""
+@pytest.mark.parametrize("made", [[], None], ids=["no-subshell-yet", "no-subshells"])
+def test_stop_and_approvals_of_a_turn_sent_from_the_page(llm_server, monkeypatch, made) -> None:
+    """No subshell made (Voilà), or none possible (ipykernel 6): a page's turn holds no
+    shell, so its buttons show at once and its clicks are taken."""
     import luxx_nb.render.live.clicks as clicks
 
-    monkeypatch.setattr(clicks, "subshells", lambda: [])
+    monkeypatch.setattr(clicks, "subshells", lambda: made)
     LAUNCHED.clear()
     llm_server.enqueue(
         text_stream("word " * 400, fragment_size=5, delay=0.02),
@@ -213,7 +215,7 @@ def test_stop_and_approvals_of_a_turn_sent_from_the_page(llm_server, monkeypatch
 
     page_sends(view, "talk")
     wait(lambda: buttons("Stop"))
-    assert isinstance(runs(view)[0]._buttons, PageButtons)
+    assert isinstance(runs(view)[0]._buttons, PageButtons) and not runs(view)[0]._buttons.hint
     time.sleep(0.2)
     buttons("Stop")[0].click()
     wait(lambda: chat.last_reply is not None and not chat._busy)

@@ -95,11 +95,18 @@ class PromptBox(anywidget.AnyWidget):
 
 
 class PageButtons(RunButtons):
-    """The run's buttons for a turn sent from the page: offered at once.
+    """The run's buttons for a turn sent from the page: offered at once, wherever it runs.
 
-    ``RunButtons`` waits up to 1.5 s for a front end's first subshell, because a cell's run
-    holds the main shell; a turn sent from the page holds none, so a click arrives anyway.
+    ``RunButtons`` offers them only where a front end has made a subshell (or waits 1.5 s
+    for its first), because a cell's run holds the main shell; a turn sent from the page
+    holds none, so a click arrives on the main shell too (Voilà's, or ipykernel 6's).
     """
+
+    def __init__(self, run: Any, status: Any, controls: Any, show: Any) -> None:
+        super().__init__(run, status, controls, show)
+        if self._row is None:  # no subshells at all: the main shell takes the click
+            self.hint = ""
+            self._attach()
 
     def _watch(self, until: float) -> None:
         self._attach()
