@@ -371,6 +371,9 @@ class LuxxMagics(Magics):
             "max_iterations",
             "max_history",
             "context_window",
+            "tool_timeout",
+            "allow_code",
+            "approve_code",
         ):
             lines.append(f"{name}: {getattr(self, name)}")
         lines.append(f"conversations: {', '.join(self.chats) or '(none yet)'}")

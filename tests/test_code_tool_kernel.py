@@ -128,3 +128,21 @@ def test_the_kernel_interrupt_ends_the_run(kernel: Kernel, server: LLMServer) ->
     assert kernel.value("tick") == ticked
     kernel.run("%config LuxxMagics.approve_code = True")
     assert kernel.value("1 + 1") == 2
+
+
+def test_offered_only_when_allowed(kernel: Kernel, server: LLMServer) -> None:
+    config = kernel.run("%luxx config").stdout
+    assert "allow_code: False" in config and "approve_code: True" in config
+    help_text = "get_ipython().find_cell_magic('luxx').__doc__"  # what %%luxx? pages
+    assert kernel.value(f"'--allow-code' in {help_text}") is True
+    server.reset()
+    server.enqueue(text_stream("a"), text_stream("b"), text_stream("c"))
+    kernel.run(luxx(server.base_url, "Hi."))
+    kernel.run(luxx(server.base_url, "Hi.", "--allow-code"))
+    kernel.run(luxx(server.base_url, "Hi.", "--allow-code --no-tools"))
+    offered = [
+        [t["function"]["name"] for t in request.body.get("tools", [])]
+        for request in server.requests
+    ]
+    assert "run_python" not in offered[0] and "query" in offered[0]
+    assert "run_python" in offered[1] and offered[2] == []

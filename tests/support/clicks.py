@@ -31,17 +31,26 @@ def click(kernel: Kernel, comm_id: str, subshell: str) -> None:
 
 
 def button(kernel: Kernel, label: str, since: int, timeout: float = 30) -> str:
-    """The comm id of the first button labelled ``label`` opened after message ``since``."""
+    """The comm id of the first button labelled ``label`` opened after message ``since``,
+    once a box holds it: a page can show (and a person click) a button only then, and a
+    widget's handlers are set between its own opening and its parent's."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             kernel._remember(kernel.kc.get_iopub_msg(timeout=0.2))
         except Exception:
             continue
+        held = {
+            child
+            for state in kernel.states.values()
+            for child in state.get("children", ())
+            if isinstance(child, str)
+        }
         for msg in kernel.messages[since:]:
             content = msg["content"]
             if msg["msg_type"] == "comm_open":
                 state = kernel.states[content["comm_id"]]
                 if state.get("_model_name") == "ButtonModel" and state["description"] == label:
-                    return content["comm_id"]
-    raise AssertionError(f"no button {label!r}")
+                    if f"IPY_MODEL_{content['comm_id']}" in held:
+                        return content["comm_id"]
+    raise AssertionError(f"no button {label!r} in a box")
