@@ -8,7 +8,9 @@ CancelledError, its ``finally`` closes the HTTP stream, and the caller waits for
 
 ``on_caller(fn)`` runs ``fn`` on the thread that waits in ``run_sync`` (the cell's main
 thread): what must happen there (asking on the terminal's stdin, where Ctrl-C interrupts the
-question itself) is posted to it and awaited on the loop. Outside ``run_sync``, in a worker.
+question itself; ``run_python``'s code) is posted to it and awaited on the loop. A turn no
+cell waits for (a ``ChatView``'s) names the kernel's main loop instead. Outside
+``run_sync``, in a worker.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ class _Caller:
         self.inbox = queue.SimpleQueue()
         self.bell = threading.Event()
 
+    def submit(self, fn: Callable[[], Any], result: concurrent.futures.Future[Any]) -> None:
+        self.inbox.put((fn, result))
+        self.bell.set()
+
     def drain(self) -> None:
         while True:
             try:
@@ -65,7 +71,29 @@ class _Caller:
             # waiting for it (a KeyboardInterrupt set on it would escape the loop's thread).
 
 
-_caller: contextvars.ContextVar[_Caller | None] = contextvars.ContextVar(
+class _LoopCaller:
+    """Work posted to an event loop's own thread: the kernel's main one, idle between cells,
+    for a turn no cell waits for (a ``ChatView``'s prompt). An interrupt there fails the work
+    only: it must not escape into the kernel's loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def submit(self, fn: Callable[[], Any], result: concurrent.futures.Future[Any]) -> None:
+        def call() -> None:
+            if not result.set_running_or_notify_cancel():
+                return
+            try:
+                result.set_result(fn())
+            except Exception as exc:
+                result.set_exception(exc)
+            except BaseException as exc:  # the kernel's interrupt, while the kernel was idle
+                result.set_exception(RuntimeError(f"interrupted ({type(exc).__name__})"))
+
+        self.loop.call_soon_threadsafe(call)
+
+
+_caller: contextvars.ContextVar[_Caller | _LoopCaller | None] = contextvars.ContextVar(
     "luxx_caller", default=None
 )
 
@@ -76,18 +104,23 @@ async def on_caller(fn: Callable[[], T]) -> T:
     if caller is None:
         return await asyncio.get_running_loop().run_in_executor(None, fn)
     result: concurrent.futures.Future[T] = concurrent.futures.Future()
-    caller.inbox.put((fn, result))
-    caller.bell.set()
+    caller.submit(fn, result)
     return await asyncio.wrap_future(result)
 
 
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to its end on the background loop; an interrupt cancels it cleanly."""
+def run_sync(
+    coro: Coroutine[Any, Any, T], *, caller_loop: asyncio.AbstractEventLoop | None = None
+) -> T:
+    """Run ``coro`` to its end on the background loop; an interrupt cancels it cleanly.
+
+    ``on_caller`` work goes to this thread, or to ``caller_loop``'s thread if given.
+    """
     finished = threading.Event()
     caller = _Caller()
+    posted = _LoopCaller(caller_loop) if caller_loop is not None else caller
 
     async def guarded() -> T:
-        _caller.set(caller)
+        _caller.set(posted)
         try:
             return await coro
         finally:

@@ -146,3 +146,26 @@ def test_offered_only_when_allowed(kernel: Kernel, server: LLMServer) -> None:
     ]
     assert "run_python" not in offered[0] and "query" in offered[0]
     assert "run_python" in offered[1] and offered[2] == []
+
+
+def test_code_sent_from_a_chat_view_runs_on_the_main_thread(
+    kernel: Kernel, server: LLMServer
+) -> None:
+    """A ``ChatView``'s turn has no cell waiting on the main thread: the code is posted to the
+    kernel's own loop, between cells, rather than run on the panel's worker thread."""
+    server.reset()
+    code = "import threading\npanel_main = threading.current_thread() is threading.main_thread()"
+    server.enqueue(tool_call_stream([("run_python", {"code": code})]), text_stream("Ran."))
+    kernel.run(
+        "import luxx_nb\n"
+        f"pchat = luxx_nb.Chat(base_url={server.base_url!r}, api_key={KEY!r}, model='m',\n"
+        "    namespace=globals(), allow_code=True, approve_code=False)\n"
+        "view = luxx_nb.ChatView(pchat)\n"
+        "sent = view.send('Run it.')"
+    )
+    deadline = time.monotonic() + 30
+    while not kernel.value("sent.done()") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert kernel.value("sent.result().state") == "done"
+    assert kernel.value("panel_main") is True
+    assert kernel.value("sent.result().text") == "Ran."

@@ -112,6 +112,17 @@ class PageButtons(RunButtons):
         self._attach()
 
 
+def _main_loop() -> asyncio.AbstractEventLoop | None:
+    """The kernel's own loop, when made in a cell on the main thread (ipykernel runs cells in
+    it); None elsewhere: then the work ``on_caller`` posts runs on the panel's worker."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class Panel:
     """The prompt of one view: what the page sends, queued, each run as a turn of ``chat``."""
 
@@ -136,6 +147,7 @@ class Panel:
         self._worker: threading.Thread | None = None
         self._waiting = 0  # prompts sent, not started
         self._running = False
+        self._main = _main_loop()  # where approved code runs (``run_python``): not our worker
 
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "send":
@@ -164,7 +176,8 @@ class Panel:
         while True:
             prompt, from_page, context, future = self._queue.get()
             try:
-                future.set_result(context.run(run_sync, self._turn(prompt, from_page)))
+                turn = self._turn(prompt, from_page)
+                future.set_result(context.run(run_sync, turn, caller_loop=self._main))
             except BaseException as exc:  # the worker goes on
                 self._fail(f"The message was not sent: {exc}")
                 future.set_exception(exc)
