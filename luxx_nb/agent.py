@@ -11,6 +11,7 @@ conversation each request sends is ``window.py``'s.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import traceback
 import uuid
@@ -28,7 +29,14 @@ from .rounds import Round, Turn, run_tools, stream_round
 from .tools import Tool, ToolContext
 from .window import MAX_REFUSALS, TokenEstimate, Window, Windower, with_system
 
-__all__ = ["ITERATION_LIMIT_MESSAGE", "Turn", "error_event", "run_turn"]
+__all__ = [
+    "ITERATION_LIMIT_MESSAGE",
+    "Turn",
+    "error_event",
+    "failures_as_events",
+    "redacted_error",
+    "run_turn",
+]
 
 ITERATION_LIMIT_MESSAGE = "Exceeded maximum tool call iterations"
 
@@ -188,4 +196,22 @@ def error_event(exc: BaseException, secret: str | None = None) -> ErrorEvent:
         message=redact(message, secret),
         kind=kind,
         detail=detail and redact(detail, secret),
+    )
+
+
+async def failures_as_events(events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    """``events``, with a failure anywhere as a last error event instead of an exception."""
+    try:
+        async for event in events:
+            yield event
+    except Exception as exc:
+        yield error_event(exc)
+
+
+def redacted_error(error: ErrorEvent, secret: str | None) -> ErrorEvent:
+    """``error`` with the key hidden in its message and detail."""
+    return dataclasses.replace(
+        error,
+        message=redact(error.message, secret),
+        detail=error.detail and redact(error.detail, secret),
     )

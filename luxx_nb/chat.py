@@ -16,7 +16,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .agent import Turn, error_event, run_turn
+from .agent import Turn, failures_as_events, redacted_error, run_turn
 from .approval import RunControls, set_controls
 from .config import (
     DEFAULTS,
@@ -214,7 +214,7 @@ class Chat:
 
     def send(self, prompt: str, *, display: bool | None = None) -> Reply:
         """Ask, wait for the whole answer, return it. Works inside a running notebook cell."""
-        renderers, publishing = views_of(self, display)
+        renderers, publishing = views_of(self._idle(), display)
         try:
             return run_sync(self._collect(prompt, renderers))
         except KeyboardInterrupt:
@@ -226,7 +226,7 @@ class Chat:
 
     async def asend(self, prompt: str, *, display: bool | None = None) -> Reply:
         """The same as ``send``, for async code."""
-        renderers, publishing = views_of(self, display)
+        renderers, publishing = views_of(self._idle(), display)
         try:
             return await self._collect(prompt, renderers)
         finally:
@@ -254,6 +254,17 @@ class Chat:
         return True
 
     @property
+    def busy(self) -> bool:
+        """Whether a turn runs now: another ``send`` would be refused until it ends."""
+        return self._busy
+
+    def _idle(self) -> Chat:
+        """This chat, if no turn runs (checked before any view opens a run for a new one)."""
+        if self._busy:
+            raise RuntimeError("This chat is still answering; wait for it or use another Chat.")
+        return self
+
+    @property
     def last_reply(self) -> Reply | None:
         return self.replies[-1] if self.replies else None
 
@@ -267,8 +278,7 @@ class Chat:
 
     async def events(self, prompt: str, renderers: Sequence[Any]) -> AsyncIterator[Event]:
         """Run one turn, feeding ``renderers``; every way out leaves a Reply in ``replies``."""
-        if self._busy:
-            raise RuntimeError("This chat is still answering; wait for it or use another Chat.")
+        self._idle()
         self._busy = True
         turn, state = Turn(), "done"
         controls = self._controls = RunControls.for_this_task(
@@ -312,9 +322,9 @@ class Chat:
         that nothing but cancellation ever leaves ``send`` as an exception.
         """
         secret = self.endpoint.api_key
-        async for event in _failures_as_events(self._turn_events(turn, controls)):
+        async for event in failures_as_events(self._turn_events(turn, controls)):
             if isinstance(event, ErrorEvent):
-                event = turn.error = _redacted(event, secret)  # the one place it is written
+                event = turn.error = redacted_error(event, secret)  # the one place it is written
             elif isinstance(event, StatusEvent) and event.detail:
                 event = dataclasses.replace(event, detail=redact(event.detail, secret))
             yield event
@@ -381,20 +391,3 @@ class Chat:
 
 
 _FINAL_MESSAGES = {"interrupted": "Interrupted", "stopped": "Stopped"}
-
-
-async def _failures_as_events(events: AsyncIterator[Event]) -> AsyncIterator[Event]:
-    """``events``, with a failure anywhere as a last error event instead of an exception."""
-    try:
-        async for event in events:
-            yield event
-    except Exception as exc:
-        yield error_event(exc)
-
-
-def _redacted(error: ErrorEvent, secret: str | None) -> ErrorEvent:
-    return dataclasses.replace(
-        error,
-        message=redact(error.message, secret),
-        detail=error.detail and redact(error.detail, secret),
-    )

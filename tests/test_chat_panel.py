@@ -143,7 +143,7 @@ def test_a_prompt_waits_for_a_turn_that_a_cell_started(llm_server) -> None:
     view = ChatView(chat)
     cell = threading.Thread(target=chat.send, args=("from a cell",))
     cell.start()
-    wait(lambda: getattr(chat, "_busy", False))
+    wait(lambda: chat.busy)
     future = view.send("from the panel")
     assert "1 message waits" in view.panel.box.note
     reply = future.result(timeout=30)
@@ -153,6 +153,21 @@ def test_a_prompt_waits_for_a_turn_that_a_cell_started(llm_server) -> None:
         "from a cell",
         "from the panel",
     ]
+
+
+def test_a_second_send_while_busy_opens_no_run(llm_server) -> None:
+    """Refused before any view opens a run for it: no empty run is left in the view."""
+    llm_server.enqueue(text_stream("slow " * 40, fragment_size=5, delay=0.02))
+    chat = make_chat(llm_server)
+    view = ChatView(chat)
+    first = threading.Thread(target=chat.send, args=("first",))
+    first.start()
+    wait(lambda: chat.busy)
+    with pytest.raises(RuntimeError, match="still answering"):
+        chat.send("second")
+    first.join(10)
+    assert len(runs(view)) == 1 and not chat.busy
+    assert [m["content"] for m in chat.history if m["role"] == "user"] == ["first"]
 
 
 def test_an_error_shows_in_the_run_and_the_key_is_never_shown(llm_server) -> None:

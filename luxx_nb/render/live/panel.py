@@ -188,7 +188,7 @@ class Panel:
 
     async def _turn(self, prompt: str, from_page: bool) -> Any:
         """Wait for a turn a cell runs on this chat, then run this one into the view."""
-        while getattr(self.chat, "_busy", False):
+        while getattr(self.chat, "busy", False):
             await asyncio.sleep(BUSY_POLL)
         with self._lock:
             self._waiting -= 1
@@ -209,7 +209,7 @@ class Panel:
         note, which otherwise stays until the next prompt."""
         if self.box.failed and not clear:
             return
-        busy = self._running or getattr(self.chat, "_busy", False)
+        busy = self._running or getattr(self.chat, "busy", False)
         count = self._waiting if busy else 0
         note = ""
         if count:
