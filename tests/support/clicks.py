@@ -47,14 +47,12 @@ def button(kernel: Kernel, label: str, since: int, timeout: float = 30) -> str:
             if isinstance(child, str)
         }
 
-        def shown(content: dict) -> bool:
-            return f"IPY_MODEL_{content['comm_id']}" in held
-
         for msg in kernel.messages[since:]:
             content = msg["content"]
             if msg["msg_type"] == "comm_open":
                 state = kernel.states[content["comm_id"]]
                 labelled = state.get("description") == label
-                if state.get("_model_name") == "ButtonModel" and labelled and shown(content):
+                shown = f"IPY_MODEL_{content['comm_id']}" in held
+                if state.get("_model_name") == "ButtonModel" and labelled and shown:
                     return content["comm_id"]
     raise AssertionError(f"no button {label!r} in a box")
