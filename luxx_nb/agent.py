@@ -27,7 +27,7 @@ from .overflow import ContextOverflow, context_overflow
 from .providers.wire import Provider, Request
 from .rounds import Round, Turn, run_tools, stream_round
 from .tools import Tool, ToolContext
-from .window import MAX_REFUSALS, TokenEstimate, Window, Windower, with_system
+from .window import MAX_REFUSALS, TokenEstimate, Window, Windower, answer_tokens, with_system
 
 __all__ = [
     "ITERATION_LIMIT_MESSAGE",
@@ -107,7 +107,10 @@ class _Ask:
     def body(self, window: Window) -> dict[str, Any]:
         """The request of one round, in the shape of the provider's wire."""
         messages = with_system(self.system, window.messages)
-        return self.provider.request_body(self.request, messages, self.definitions)
+        request, most = self.request, answer_tokens(self.request.max_tokens, window.budget)
+        if most != request.max_tokens:  # the room the window kept for the answer
+            request = dataclasses.replace(request, max_tokens=most)
+        return self.provider.request_body(request, messages, self.definitions)
 
 
 def _sized_for(

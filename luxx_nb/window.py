@@ -27,6 +27,7 @@ from typing import Any
 
 from .errors import ContextTooSmallError
 from .overflow import ContextOverflow, context_overflow
+from .providers.wire import DEFAULT_MAX_TOKENS
 
 __all__ = [
     "MAX_REFUSALS",
@@ -34,6 +35,7 @@ __all__ = [
     "TokenEstimate",
     "Window",
     "Windower",
+    "answer_tokens",
     "context_overflow",
     "exchanges",
     "fit",
@@ -95,6 +97,16 @@ def _chars(message: Mapping[str, Any]) -> int:
         elif isinstance(value, list):  # tool calls, content parts
             total += len(json.dumps(value, ensure_ascii=False))
     return total
+
+
+def answer_tokens(max_tokens: int | None, context: int | None) -> int | None:
+    """The ``max_tokens`` a request asks for: the one set; else, where the context is known,
+    the quarter of it a window keeps for the answer (at most the wires' default), so an answer
+    that runs on (a small model repeating itself) stops there instead of filling the context.
+    None: the wire's default."""
+    if max_tokens is not None or not context:
+        return max_tokens
+    return min(DEFAULT_MAX_TOKENS, context // ANSWER_SHARE)
 
 
 def with_system(system: str | None, messages: Sequence[Any]) -> list[Any]:
