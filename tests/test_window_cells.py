@@ -15,6 +15,7 @@ from support.server import LLMServer
 
 from luxx_nb import Chat
 from luxx_nb.providers.wire import DEFAULT_MAX_TOKENS
+from luxx_nb.transcript import read_conversations
 from luxx_nb.window import answer_tokens
 
 KEY = "sk-test-canary-cells-0123456789abcdef"
@@ -68,12 +69,12 @@ def kernel() -> Iterator[Kernel]:
 
 @pytest.mark.timeout(400)
 @pytest.mark.parametrize("shape", [openai, llamacpp], ids=["openai", "llama.cpp"])
-def test_every_cell_is_answered_and_its_status_says_what_was_left_out(kernel, shape):
+def test_every_cell_is_answered_and_its_status_says_what_was_left_out(kernel, shape, tmp_path):
     with LLMServer() as server:
         server.script(refusing(shape))
         name = shape.__name__
         options = f"--chat {name} -m m --base-url {server.base_url} --api-key-env {KEY_ENV}"
-        notes = []
+        notes, outputs = [], []
         for i in range(CELLS):
             cell = kernel.run(f"%%luxx {options}\nParagraph {i}, please: " + "tell me " * 40)
             assert not cell.of("error") and not cell.streams, (i, cell.of("error"), cell.streams)
@@ -86,6 +87,7 @@ def test_every_cell_is_answered_and_its_status_says_what_was_left_out(kernel, sh
                 assert note.group(0) in live  # the live status said it too
                 assert int(note.group(1)) < int(note.group(2)) == i + 1
             notes.append(note.group(0) if note else "")
+            outputs += [dict(c, output_type="display_data") for c in cell.of("update_display_data")]
         requests = server.requests
         refused = [r for r in requests if size(r.body) > LIMIT]
         history = kernel.run(f"%luxx history --chat {name}").stdout
@@ -93,6 +95,12 @@ def test_every_cell_is_answered_and_its_status_says_what_was_left_out(kernel, sh
     assert notes[-1] in history and "(not sent)\nParagraph 0" in history
     assert f"Paragraph {CELLS - 1}" in history  # the whole conversation is kept
     assert history.count("[user]") == CELLS
+    # The saved transcripts, read back as %luxx resume reads them, hold the whole conversation.
+    saved = tmp_path / "saved.ipynb"
+    saved.write_text(json.dumps({"cells": [{"cell_type": "code", "outputs": outputs}]}))
+    conversation = read_conversations(saved)[name]
+    assert [m["role"] for m in conversation] == ["user", "assistant"] * CELLS
+    assert conversation[0]["content"].startswith("Paragraph 0")
     # The refusal's numbers give the context: one refused request, then windows that fit.
     assert len(refused) == 1 and len(requests) == CELLS + 1, (len(refused), len(requests))
 
