@@ -22,13 +22,13 @@ if TYPE_CHECKING:
     )
     from .events import DoneEvent, ErrorEvent, StatusEvent, StepEvent
     from .mcp_tools import MCPServer, MCPServerError
-    from .render.live.tree import ChatView
+    from .render.live.chat_view import ChatView
     from .reply import Reply
     from .tools import Tool, ToolContext, registered_tools, tool
 
 _HOMES = {
     "Chat": "chat",
-    "ChatView": "render.live.tree",
+    "ChatView": "render.live.chat_view",
     "Reply": "reply",
     "MCPServer": "mcp_tools",
     "MCPServerError": "mcp_tools",

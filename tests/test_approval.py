@@ -234,6 +234,7 @@ def test_widgets_and_snapshot_show_stop_and_decisions(llm_server, monkeypatch):
 
     chat.add_view(View())
     chat.add_view(type("S", (), {"open_run": lambda self, **k: snapshot})())
+    waiting: list[str] = []  # the status line while the card waits
 
     def approve() -> None:
         while not runs or len(runs[0].children) < 3:
@@ -244,6 +245,7 @@ def test_widgets_and_snapshot_show_stop_and_decisions(llm_server, monkeypatch):
         assert [b.description for b in row.children[1:]] == ["Stop"]
         buttons = card.children[1].children
         assert [b.description for b in buttons] == ["Approve", "Deny"]
+        waiting.append(runs[0]._status.value)
         buttons[0].click()
 
     thread = threading.Thread(target=approve)
@@ -251,6 +253,8 @@ def test_widgets_and_snapshot_show_stop_and_decisions(llm_server, monkeypatch):
     reply = chat.send("go")
     thread.join()
     assert LAUNCHED == ["<b>moon</b>"] and reply.state == "done"
+    assert "waiting for your approval (launch)" in waiting[0]
+    assert "waiting for your approval" not in runs[0]._status.value
     assert runs[0].children[0] is runs[0]._status  # the Stop button is gone with the run
     assert "approved by the person" in snapshot.html()
     from luxx_nb.render.live.controls import ApprovalView

@@ -197,7 +197,9 @@ def test_run_python_approved_draws_a_figure_that_stays_in_the_saved_notebook(
         tool_call_stream([("run_python", {"code": PLOT})]),
         text_stream("Here is the chart of sales by region."),
     )
-    open_notebook(page, lab, lab.page_url("lab/tree", name))
+    # A workspace of its own: the default one reopens the earlier tests' notebooks beside
+    # this one, and "Run All Cells" would go to whichever of them is current.
+    open_notebook(page, lab, lab.page_url("lab/workspaces/run-python/tree", name))
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
 

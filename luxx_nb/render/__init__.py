@@ -14,17 +14,22 @@ from luxx_nb.render.protocol import Publishes, Renderer
 from luxx_nb.render.text import TextRenderer
 
 if TYPE_CHECKING:
-    from luxx_nb.render.live.tree import ChatView, RunWidget
+    from luxx_nb.render.live.chat_view import ChatView
+    from luxx_nb.render.live.tree import RunWidget
     from luxx_nb.render.markdown import render_markdown
 
 __all__ = ["ChatView", "Publishes", "Renderer", "RunWidget", "TextRenderer", "render_markdown"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("ChatView", "RunWidget"):
-        from luxx_nb.render.live import tree
+    if name == "ChatView":
+        from luxx_nb.render.live.chat_view import ChatView
 
-        return getattr(tree, name)
+        return ChatView
+    if name == "RunWidget":
+        from luxx_nb.render.live.tree import RunWidget
+
+        return RunWidget
     if name == "render_markdown":
         from luxx_nb.render.markdown import render_markdown
 

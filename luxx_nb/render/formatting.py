@@ -15,6 +15,7 @@ STATE_LABELS = {
     "starting_tools": "starting MCP servers",
     "streaming": "streaming",
     "running_tools": "running tools",
+    "awaiting_approval": "waiting for your approval",
     "retrying": "retrying",
     "done": "done",
     "error": "error",

@@ -61,7 +61,13 @@ SAVED_PRE = (
 )
 """A saved ``<pre>``: the same look, every one scrolled (the snapshot's markup since #5)."""
 
-_STATE_STYLES = {"done": OK, "error": FAIL, "interrupted": WARN, "stopped": WARN}
+_STATE_STYLES = {
+    "done": OK,
+    "error": FAIL,
+    "interrupted": WARN,
+    "stopped": WARN,
+    "awaiting_approval": WARN,
+}
 _STATUS = f"font-size:12px;{MUTED}padding:2px 0;"
 LOCAL_NOTE = (
     "This answer comes from a tiny model running on this machine: expect short, simple and "

@@ -118,6 +118,7 @@ class RunButtons:
         self._run, self._status, self._show = run, status, show
         self._controls = controls
         self._cards: dict[str, ApprovalView] = {}
+        self._undecided: set[str] = set()
         self._row: ipywidgets.HBox | None = None
         self._finished = False
         self.hint = ""
@@ -163,15 +164,23 @@ class RunButtons:
         run.children = (self._row, *run.children[1:])
         controls.offer(self)
 
+    @property
+    def waiting(self) -> int:
+        """Calls shown with Approve / Deny and not decided yet (the status line says so)."""
+        return len(self._undecided)
+
     def ask(self, request: ApprovalRequest, controls: RunControls) -> None:
-        self._show()
+        self._undecided.add(request.call_id)
+        self._show()  # its call first (the card follows it), and the status line's word
         card = self._cards[request.call_id] = ApprovalView(request, controls)
         self._run.children = (*self._run.children, card)
 
     def decided(self, request: ApprovalRequest, decision: Decision) -> None:
+        self._undecided.discard(request.call_id)
         card = self._cards.get(request.call_id)
         if card is not None:
             card.decided(decision)
+        self._show()
 
     def finish(self) -> None:
         """The run is over: the status line alone again, as in a run without buttons."""

@@ -1,4 +1,4 @@
-"""The live widget tree of a run, and a view that collects the runs of one chat.
+"""The live widget tree of a run (``chat_view.py`` collects the runs of one chat).
 
 ``RunWidget`` is a ``Renderer``: it folds events into a ``RunState`` (``render/state.py``)
 and shows that state as widgets; it never calls a provider or runs a tool. Fragments and
@@ -18,19 +18,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets
 
 from luxx_nb.approval import current_controls
 from luxx_nb.events import Event, StepEvent, ToolCallStep
 from luxx_nb.render.live.controls import RunButtons
-from luxx_nb.render.live.panel import Panel, add_to, take_runs
 from luxx_nb.render.live.parts import (
     ErrorView,
     ToolCallView,
-    close_tree,
     holding,
     html_part,
     shared_layout,
@@ -40,10 +37,7 @@ from luxx_nb.render.live.throttle import Throttle
 from luxx_nb.render.markup import status_html
 from luxx_nb.render.state import Change, Failure, RunState, Text, Thinking, ToolCall
 
-if TYPE_CHECKING:
-    from luxx_nb.render.protocol import AcceptsViews, Renderer
-
-__all__ = ["ChatView", "RunWidget", "paced_interval"]
+__all__ = ["RunWidget", "paced_interval"]
 
 FLUSH_INTERVAL = 0.034
 """Seconds between two flushes of one run: at most 30 view updates a second.
@@ -285,8 +279,10 @@ class RunWidget(ipywidgets.VBox):
                 view.label = label
 
     def _show_now(self) -> None:
+        """The pending steps at once, and the status line (a call now waits, or no more)."""
         with holding(self):
             self._show()
+        self._refresh_status()
 
     def _open(self, item: _Pending) -> ipywidgets.Widget:
         if isinstance(item, ToolCall):
@@ -323,7 +319,7 @@ class RunWidget(ipywidgets.VBox):
         shown, shown_at = self._status_shown
         now = time.monotonic()
         run = self.run_state
-        current = (run.state, run.detail, run.window)
+        current = (self._state(), run.detail, run.window)
         if force or shown != current:
             pass
         elif now - shown_at < STATUS_INTERVAL - FLUSH_INTERVAL:  # the 1 s tick must be due
@@ -345,11 +341,18 @@ class RunWidget(ipywidgets.VBox):
 
         self._tick = loop.call_later(1.0, tick)
 
+    def _state(self) -> str:
+        """The run's state, or that a call waits for a person's decision."""
+        waiting = self._buttons is not None and self._buttons.waiting
+        return (
+            "awaiting_approval" if waiting and not self.run_state.finished else self.run_state.state
+        )
+
     def _status_html(self) -> str:
         run = self.run_state
         return status_html(
             model=run.model,
-            state=run.state,
+            state=self._state(),
             detail=run.detail,
             elapsed=run.elapsed(),
             tokens=run.tokens,
@@ -359,39 +362,3 @@ class RunWidget(ipywidgets.VBox):
             window=run.window,
             hint=self._buttons.hint if self._buttons is not None else "",
         )
-
-
-class ChatView(ipywidgets.VBox):
-    """The runs of one chat, as a widget to place anywhere (a cell, a sidebar, a layout).
-
-    Given a ``Chat``, it ends with a prompt box and ``Send``: each prompt runs as a turn of
-    that chat while no cell runs (``panel.py``).
-    """
-
-    def __init__(self, chat: AcceptsViews | None = None, *, prompt: bool = True, **kw: Any):
-        super().__init__(**kw)
-        self.add_class("luxx-chat")
-        self.panel = Panel.of(self, chat) if prompt else None
-        if chat is not None:
-            chat.add_view(self)
-
-    def __repr__(self) -> str:
-        return "<luxx chat view>"
-
-    def send(self, prompt: str) -> Future[Any]:
-        """Send ``prompt`` as ``Send`` does (queued, run on luxx's loop); the future gives
-        its ``Reply``."""
-        if self.panel is None:
-            raise RuntimeError("This ChatView has no prompt: make it with ChatView(chat).")
-        return self.panel.send(prompt)
-
-    def open_run(self, *, model: str, local: bool = False) -> Renderer:
-        """A new run at the bottom of this view; the chat renders the run into it."""
-        run = RunWidget(model=model, local=local)
-        add_to(self, run)
-        return run if self.panel is None else self.panel.renderer(run)
-
-    def clear(self) -> None:
-        """Remove every run shown so far, closing their widgets in the kernel and the page."""
-        for run in take_runs(self):
-            close_tree(run)
