@@ -312,6 +312,14 @@ class Windower:
         """An answered request's prompt tokens correct the estimate."""
         self.estimate.learn(self.sent(window), prompt_tokens, self.extra_chars)
 
+    def _room_left(self, overflow: ContextOverflow) -> bool:
+        """Whether the refusal counted messages that fit its context with room for an answer
+        (it counted in the answer asked for, as vLLM does)."""
+        if not overflow.prompt or not overflow.available:
+            return False
+        room = answer_tokens(self.answer, overflow.available) or 0
+        return overflow.prompt + room <= overflow.available
+
     def refused(
         self, overflow: ContextOverflow, window: Window, messages: Sequence[Mapping[str, Any]]
     ) -> Window | None:
@@ -334,12 +342,17 @@ class Windower:
             retry = None
         if retry is not None and retry.smaller_than(window):
             return retry
+        if retry is not None and retry.budget != window.budget and self._room_left(overflow):
+            return retry  # the same messages, asking for only the room left for the answer
         if window.sent == 1 and overflow.prompt and overflow.available:
-            raise ContextTooSmallError(needed=overflow.prompt, available=overflow.available)
+            fits = overflow.available
+            if overflow.prompt <= fits:  # the server counted the answer's room in (vLLM does)
+                fits -= answer_tokens(self.answer, fits) or 0
+            raise ContextTooSmallError(needed=overflow.prompt, available=fits)
         sent = self.estimate.tokens(self.sent(window))
         self.limit = int(SHRINK * min(sent, self.limit or sent))
         try:
             retry = self.window(messages)
         except ContextTooSmallError:
-            return None
-        return retry if retry.smaller_than(window) else None
+            retry = None
+        return retry if retry is not None and retry.smaller_than(window) else None
