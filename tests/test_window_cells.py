@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from support.builders import json_response, text_stream
+from support.builders import json_response, sse, text_stream
 from support.kernel import Kernel, kernel_env, snapshot_texts
 from support.server import LLMServer
 
@@ -116,3 +116,27 @@ def test_the_answer_asks_for_the_room_the_window_kept(llm_server):
     assert sent == [DEFAULT_MAX_TOKENS, 1_024, 99]
     assert answer_tokens(None, 8_192) == 2_048  # the local model's context
     assert answer_tokens(None, 200_000) == DEFAULT_MAX_TOKENS and answer_tokens(None, None) is None
+
+
+def counted(body):
+    """The answer, with the prompt tokens counted as the refusals count them (usage)."""
+    prompt, base = size(body) // 4, {"id": "c1", "object": "chat.completion.chunk", "model": "m"}
+    delta = {"role": "assistant", "content": ANSWER}
+    return sse(
+        [
+            {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
+            {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            {**base, "choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": 30}},
+        ]
+    )
+
+
+def test_a_known_context_costs_no_refused_request(llm_server):
+    """A context given in advance (`context_window`): every request is fitted before it is sent."""
+    refuse = refusing(llamacpp)
+    llm_server.script(lambda body: refuse(body) if size(body) > LIMIT else counted(body))
+    chat = Chat(model="m", base_url=llm_server.base_url, api_key=KEY, context_window=LIMIT // 4)
+    for i in range(CELLS):
+        assert chat.send(f"Paragraph {i}, please: " + "tell me " * 40).error is None
+    assert chat.last_window.left_out and len(llm_server.requests) == CELLS
+    assert all(size(r.body) <= LIMIT for r in llm_server.requests)  # none refused
