@@ -44,7 +44,7 @@ def kernel() -> Iterator[Kernel]:
         running.close()
 
 
-@pytest.mark.once  # 8 to 17 minutes of llama.cpp: .ci/run makes it on the main Python only
+@pytest.mark.once  # 17 minutes of llama.cpp: by hand, ./test.sh -m once tests/test_window_local.py
 @pytest.mark.timeout(3600)
 def test_thirty_paragraph_cells_against_the_local_model_all_answer(kernel):
     most = answer_tokens(None, CONTEXT_TOKENS)
