@@ -3,7 +3,7 @@
 The engine (bytes -> SSE -> JSON -> deltas -> steps) must run at least half as fast as the
 bare floor (httpx reading the same stream and ``json.loads`` of each ``data:`` line). Both
 are timed in CPU seconds of a fresh process, against a server in another process, alternated
-and best of three, so another job on the machine slows neither; measured here about 0.69.
+and best of five, so another job on the machine slows neither; measured here about 0.69.
 """
 
 from __future__ import annotations
