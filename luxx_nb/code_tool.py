@@ -30,7 +30,8 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from html import escape
 from typing import Any
 
 from luxx_nb import runner
@@ -193,7 +194,7 @@ class _Shown:
             self.html.append(html)
             self.notes.append(f"[Shown to the person as a table or rich output: {cut(plain, 500)}]")
         elif plain:
-            self.html.append(f"<pre>{_escape(plain)}</pre>")
+            self.html.append(f"<pre>{escape(plain)}</pre>")
             self.notes.append(f"[Shown to the person: {cut(plain, 500)}]")
 
     def figures(self) -> None:
@@ -226,12 +227,6 @@ class _Shown:
         return cut(text, _VALUE_CHARS)
 
 
-def _escape(text: str) -> str:
-    from html import escape
-
-    return escape(text)
-
-
 def _pyplot() -> Any:
     """matplotlib's pyplot if the notebook already uses it (never imported here)."""
     return sys.modules.get("matplotlib.pyplot")
@@ -248,11 +243,11 @@ def _shell() -> Any:
 def _result(
     value: str,
     printed: str,
-    images: Any,
-    html: Any,
+    images: Sequence[Image],
+    html: Sequence[str],
     error: str | None,
     *,
-    notes: Any = (),
+    notes: Sequence[str] = (),
     ended: bool = False,
 ) -> ToolOutput:
     """What the model reads and the step shows."""
