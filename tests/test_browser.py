@@ -28,8 +28,7 @@ from support.lab import (
     Lab,
     open_notebook,
     require_chromium,
-    start_lab,
-    stop,
+    running_lab,
     wait_kernel,
 )
 from support.server import LLMServer
@@ -106,11 +105,8 @@ def llm() -> Iterator[LLMServer]:
 
 @pytest.fixture(scope="module")
 def lab(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = start_lab(tmp_path_factory.mktemp("jupyterlab"))
-    try:
+    with running_lab(tmp_path_factory.mktemp("jupyterlab")) as lab:
         yield lab
-    finally:
-        stop(lab.process)
 
 
 @pytest.fixture(scope="module")

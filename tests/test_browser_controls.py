@@ -19,7 +19,7 @@ from typing import Any
 import nbformat
 import pytest
 from support.builders import text_stream, tool_call_stream
-from support.lab import CHROMIUM_FLAGS, Lab, open_notebook, require_chromium, start_lab, stop
+from support.lab import Lab, chromium_page, open_notebook, require_chromium, running_lab
 from support.server import LLMServer
 
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
@@ -57,25 +57,14 @@ def llm() -> Iterator[LLMServer]:
 
 @pytest.fixture(scope="module")
 def lab(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = start_lab(tmp_path_factory.mktemp("jupyterlab-controls"))
-    try:
+    with running_lab(tmp_path_factory.mktemp("jupyterlab-controls")) as lab:
         yield lab
-    finally:
-        stop(lab.process)
 
 
 @pytest.fixture(scope="module")
 def page(chromium: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        context = browser.new_context(viewport={"width": 1100, "height": 1150})
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
+    with chromium_page(chromium) as page:
+        yield page
 
 
 def _output(page: Any, cell: int) -> Any:

@@ -23,11 +23,11 @@ import nbformat
 import pytest
 from support.builders import text_stream, tool_call_stream
 from support.lab import (
-    CHROMIUM_FLAGS,
     Lab,
+    chromium_page,
     open_notebook,
     require_chromium,
-    start_lab,
+    running_lab,
     start_voila,
     stop,
 )
@@ -83,25 +83,14 @@ def notebook(llm: LLMServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def lab(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = start_lab(tmp_path_factory.mktemp("jupyterlab-panel"))
-    try:
+    with running_lab(tmp_path_factory.mktemp("jupyterlab-panel")) as lab:
         yield lab
-    finally:
-        stop(lab.process)
 
 
 @pytest.fixture(scope="module")
 def page(chromium: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        context = browser.new_context(viewport={"width": 1100, "height": 1150})
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
+    with chromium_page(chromium) as page:
+        yield page
 
 
 def _wait_text(locator: Any, pattern: str, timeout: float = 30.0) -> str:

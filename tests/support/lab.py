@@ -21,6 +21,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +35,10 @@ __all__ = [
     "CHROMIUM_FLAGS",
     "TOKEN",
     "Lab",
+    "chromium_page",
     "open_notebook",
     "require_chromium",
+    "running_lab",
     "start_lab",
     "start_voila",
     "stop",
@@ -206,3 +210,28 @@ def open_notebook(page: Any, lab: Lab, url: str) -> None:
     files = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
     if files.count():  # JupyterLab: fold the file browser, the notebook gets the width
         files.click()
+
+
+@contextmanager
+def running_lab(home: Path) -> Iterator[Lab]:
+    """A JupyterLab server (``start_lab``) for as long as the block runs."""
+    lab = start_lab(home)
+    try:
+        yield lab
+    finally:
+        stop(lab.process)
+
+
+@contextmanager
+def chromium_page(chromium: str) -> Iterator[Any]:
+    """One page of Debian's Chromium through Playwright, 1100 by 1150, for the block."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        context = browser.new_context(viewport={"width": 1100, "height": 1150})
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+            browser.close()
