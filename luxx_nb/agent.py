@@ -154,6 +154,8 @@ async def _answer(
                     exc, retry = too_small, None  # the server's numbers say so
                 if retry is not None:
                     continue
+                if isinstance(exc, HTTPStatusError):  # no smaller window: say so plainly
+                    exc = windower.too_long(overflow, window, exc.message) or exc
             _keep_partial(round_, messages)
             if not isinstance(exc, Exception):
                 raise
@@ -186,10 +188,8 @@ def _done_event(turn: Turn) -> DoneEvent:
 
 def error_event(exc: BaseException, secret: str | None = None) -> ErrorEvent:
     """The event for a failure, with the key hidden wherever a message may have quoted it."""
-    if isinstance(exc, ProviderError):
+    if isinstance(exc, (ProviderError, ContextTooSmallError)):
         message, kind, detail = exc.message, exc.kind, exc.detail
-    elif isinstance(exc, ContextTooSmallError):
-        message, kind, detail = exc.message, exc.kind, None
     elif isinstance(exc, LuxxError):
         message, kind, detail = str(exc), "config", None
     else:

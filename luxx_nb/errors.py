@@ -77,15 +77,19 @@ class ContextTooSmallError(LuxxError):
 
     kind = "context"
 
-    def __init__(self, needed: int, available: int) -> None:
+    def __init__(self, needed: int, available: int | None, *, detail: str | None = None) -> None:
         self.needed, self.available = needed, available
-        self.message = (
-            f"The prompt is too long for this model: about {needed:,} tokens, and "
-            f"{available:,} fit in its context. Shorten the prompt "
-            "or a tool result it asks for, ask for a shorter answer (--max-tokens), or use a "
-            "model with a larger context."
+        fit = (
+            f"{available:,} fit in its context"
+            if available
+            else "the server refused it without saying how many fit"
         )
-        self.detail = None
+        self.message = (
+            f"The prompt is too long for this model: about {needed:,} tokens, and {fit}. "
+            "Shorten the prompt or a tool result it asks for, ask for a shorter answer "
+            "(--max-tokens), or use a model with a larger context."
+        )
+        self.detail = detail
         super().__init__(self.message)
 
 

@@ -66,13 +66,11 @@ def context_overflow(status: int | None, message: str, body: str | None) -> Cont
     payload = _json(body)
     error = payload.get("error", payload) if isinstance(payload, dict) else None
     fields = error if isinstance(error, dict) else {}
-    text = " ".join(
-        str(part)
-        for part in (message, fields.get("message"), fields.get("type"), fields.get("code"))
-        if part
-    )
-    if not any(phrase in text.lower() for phrase in _PHRASES):
+    text = " ".join(str(part) for part in (message, fields.get("message")) if part)
+    names = " ".join(str(part) for part in (fields.get("type"), fields.get("code")) if part)
+    if not any(phrase in f"{text} {names}".lower() for phrase in _PHRASES):
         return None
+    # Numbers come from the messages only: a numeric ``code`` (400) is no context size.
     prompt = _int(fields.get("n_prompt_tokens")) or _first(_PROMPT, text)
     available = _int(fields.get("n_ctx")) or _first(_AVAILABLE, text)
     return ContextOverflow(prompt=prompt, available=available)

@@ -356,3 +356,16 @@ class Windower:
         except ContextTooSmallError:
             retry = None
         return retry if retry is not None and retry.smaller_than(window) else None
+
+    def too_long(
+        self, overflow: ContextOverflow, window: Window, refusal: str
+    ) -> ContextTooSmallError | None:
+        """The plain-words error for a refusal of a window of the current exchange alone (the
+        server's message is its detail); None when the window still held older exchanges."""
+        if window.sent != 1:
+            return None
+        needed = overflow.prompt or self.estimate.tokens(self.sent(window)) + int(
+            self.extra_chars / self.estimate.chars_per_token
+        )
+        available = overflow.available or self.context
+        return ContextTooSmallError(needed=needed, available=available, detail=refusal)

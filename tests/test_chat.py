@@ -280,8 +280,14 @@ def test_read_timeout_is_an_error(llm_server):
 def test_http_error_json_body_instead_of_stream(llm_server):
     body = {"error": {"code": 400, "message": "the request exceeds the available context size"}}
     llm_server.enqueue(json_error(400, "", body=body))
-    reply = make_chat(llm_server).send("hi")
-    assert reply.error == "HTTP 400 Bad Request: the request exceeds the available context size"
+    chat = make_chat(llm_server)
+    reply = chat.send("hi")
+    # Words only, no numbers, for a prompt alone: plain words with an estimate, the server's own
+    # message kept as the error's detail, and one request, not a retry of the same window.
+    assert reply.error.startswith("The prompt is too long for this model: about ")
+    assert "tokens, and the server refused it without saying how many fit." in reply.error
+    assert "--max-tokens" in reply.error and len(llm_server.requests) == 1
+    assert "the request exceeds the available context size" in (reply.error_detail or "")
 
 
 def test_history_continues_and_reset(llm_server):

@@ -155,8 +155,10 @@ ANTHROPIC = {
         (VLLM, ContextOverflow(prompt=4000, available=4096)),
         (ANTHROPIC, ContextOverflow(prompt=210_000, available=200_000)),
         ({"error": {"message": "Too many tokens in the input"}}, ContextOverflow()),
+        # A numeric code after "context size" is no size (it read as 400 tokens once).
+        ({"error": {"code": 400, "message": "exceeds the context size"}}, ContextOverflow()),
     ],
-    ids=["llama.cpp", "openai", "vllm", "anthropic", "words-only"],
+    ids=["llama.cpp", "openai", "vllm", "anthropic", "words-only", "numeric-code"],
 )
 def test_providers_refusals_are_recognised_with_their_numbers(body, expected):
     assert context_overflow(400, "HTTP 400 Bad Request", json.dumps(body)) == expected

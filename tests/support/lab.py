@@ -191,8 +191,24 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 def wait_kernel(page: Any, lab: Lab) -> None:
     """Idle and connected. The indicator alone says "idle" before any kernel exists, so the
-    server must see a connection too."""
-    page.wait_for_function(KERNEL_READY, timeout=60_000)
+    server must see a connection too.
+
+    Once in a CI run (Python 3.10, the suite's first browser test) the page never showed a
+    ready kernel in 60 s; the cause left no trace. So a page that shows none in 45 s is loaded
+    again, once, and a second wait that fails says what the page and the server showed.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in (1, 2):
+        try:
+            page.wait_for_function(KERNEL_READY, timeout=45_000)
+            break
+        except PlaywrightTimeout:
+            seen = _kernel_state(page, lab)
+            if attempt == 2:
+                raise AssertionError(f"no ready kernel after a reload: {seen}") from None
+            print(f"no ready kernel in 45 s, loading the page again: {seen}")
+            page.reload()
     deadline = time.monotonic() + 60
     while not any(
         s["kernel"]["execution_state"] == "idle" and s["kernel"]["connections"] > 0
@@ -200,6 +216,20 @@ def wait_kernel(page: Any, lab: Lab) -> None:
     ):
         assert time.monotonic() < deadline, lab.api("GET", "/api/sessions")
         time.sleep(0.1)
+
+
+def _kernel_state(page: Any, lab: Lab) -> str:
+    """What the page shows of its kernel, any dialog, the server's sessions, its log's end."""
+    shown = page.evaluate(
+        """() => ({
+            status: document.querySelector('.jp-Notebook-ExecutionIndicator')
+                ?.getAttribute('data-status'),
+            kernel: document.querySelector('.jp-Toolbar-kernelName')?.textContent,
+            dialog: document.querySelector('.jp-Dialog')?.innerText,
+        })"""
+    )
+    log = lab.log.read_text(errors="replace").splitlines()[-30:]
+    return f"{shown}; sessions {lab.api('GET', '/api/sessions')}; log:\n" + "\n".join(log)
 
 
 def open_notebook(page: Any, lab: Lab, url: str) -> None:
