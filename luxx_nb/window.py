@@ -281,6 +281,7 @@ class Windower:
         self.estimate, self.context, self.system = estimate, context, system
         self.answer, self.max_history, self.extra_chars = answer, max_history, extra_chars
         self.limit: int | None = None  # tokens of messages, once a refusal gave no numbers
+        self.learned: int | None = None  # the context a refusal gave
         self.start, self.cut = 0, False  # where the last window began, and whether it cut
         self._first: Mapping[str, Any] | None = None  # the conversation ``start`` counts in
 
@@ -331,7 +332,7 @@ class Windower:
         ``ContextTooSmallError`` when the refusal's own context size cannot hold the prompt.
         """
         if overflow.available:
-            self.context = overflow.available
+            self.context = self.learned = overflow.available
         if overflow.prompt:
             self.estimate.learn(self.sent(window), overflow.prompt, self.extra_chars)
         try:
