@@ -11,12 +11,13 @@ conversation each request sends is ``window.py``'s.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
 from .approval import ApprovalRequest, Decision
@@ -64,7 +65,7 @@ async def run_turn(
     definitions = [t.definition() for t in tools.values()]
     windower = _sized_for(windower, settings.system, definitions)
     ask = _Ask(provider, settings.request(model), settings.system, definitions)
-    async with provider.client() as client:
+    async with provider.client() as client, _asking_size(provider, client, model, windower):
         for iteration in range(1, settings.max_iterations + 1):
             turn.iterations = iteration
             round_, failed = Round(turn), False
@@ -121,6 +122,26 @@ def _sized_for(
         windower = Windower(estimate=TokenEstimate(), system=system)
     windower.extra_chars = len(json.dumps(definitions, ensure_ascii=False)) if definitions else 0
     return windower
+
+
+@asynccontextmanager
+async def _asking_size(
+    provider: Provider, client: Any, model: str, windower: Windower
+) -> AsyncIterator[None]:
+    """While a turn runs, and only while no context size is known: the server is asked its
+    own (``Provider.reported_context``) beside the first request, never before it, so the
+    answer waits for nothing; what it says fits the turn's later requests and the next turns."""
+    task = None
+    if windower.context is None and windower.reported is None:
+        task = asyncio.ensure_future(provider.reported_context(client, model))
+        task.add_done_callback(
+            lambda done: done.cancelled() or done.exception() or windower.report(done.result())
+        )
+    try:
+        yield
+    finally:
+        if task is not None and not task.done():
+            task.cancel()
 
 
 async def _answer(

@@ -372,13 +372,13 @@ class Chat:
 
     def _windower_for(self, endpoint: Endpoint, settings: Settings) -> Windower:
         """The windows' state for this endpoint, kept from turn to turn: the context a refusal
-        gave (it wins over a larger one set or reported), and where the last window began (so
-        requests keep their beginning)."""
+        gave (it wins over a larger one set or reported), the one the server reported, and
+        where the last window began (so requests keep their beginning)."""
         if self._windower is None or self._windower_url != endpoint.base_url:
             self._windower = Windower(estimate=self._estimate, context=endpoint.context_window)
             self._windower_url = endpoint.base_url
         windower = self._windower
-        given = settings.context_window or endpoint.context_window  # a refusal's size wins
+        given = settings.context_window or endpoint.context_window or windower.reported
         windower.context = min(filter(None, (given, windower.learned)), default=None)
         windower.system, windower.answer = settings.system, settings.max_tokens
         windower.max_history = settings.max_history

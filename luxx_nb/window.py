@@ -282,6 +282,7 @@ class Windower:
         self.answer, self.max_history, self.extra_chars = answer, max_history, extra_chars
         self.limit: int | None = None  # tokens of messages, once a refusal gave no numbers
         self.learned: int | None = None  # the context a refusal gave
+        self.reported: int | None = None  # the context the server said it has, once asked
         self.start, self.cut = 0, False  # where the last window began, and whether it cut
         self._first: Mapping[str, Any] | None = None  # the conversation ``start`` counts in
 
@@ -304,6 +305,12 @@ class Windower:
         )
         self.start, self.cut = window.first, self.cut or window.cut_results > 0
         return window
+
+    def report(self, size: int | None) -> None:
+        """The context size the server reported: it holds where no other size is known."""
+        if size:
+            self.reported = size
+            self.context = self.context or size
 
     def sent(self, window: Window) -> list[Mapping[str, Any]]:
         """The messages of a request as the server counts them: with the system prompt."""

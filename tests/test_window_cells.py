@@ -118,7 +118,7 @@ def test_the_answer_asks_for_the_room_the_window_kept(llm_server):
     assert answer_tokens(None, 200_000) == DEFAULT_MAX_TOKENS and answer_tokens(None, None) is None
 
 
-def counted(body):
+def counted(body, delay: float = 0.0):
     """The answer, with the prompt tokens counted as the refusals count them (usage)."""
     prompt, base = size(body) // 4, {"id": "c1", "object": "chat.completion.chunk", "model": "m"}
     delta = {"role": "assistant", "content": ANSWER}
@@ -127,7 +127,8 @@ def counted(body):
             {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
             {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
             {**base, "choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": 30}},
-        ]
+        ],
+        delay=delay,
     )
 
 

@@ -35,12 +35,15 @@ from ..errors import (
 from ..events import Delta, StatusEvent
 from .chat import ChatWire, request_body
 from .chunks import error_message
+from .sizes import context_from_models, context_from_props, props_url
 from .sse import SSEDecoder
 from .wire import DEFAULT_MAX_TOKENS, Request, Wire, load_json, maybe_json
 
 __all__ = ["DEFAULT_MAX_TOKENS", "OpenAIProvider", "redact_url", "request_body"]
 
 MAX_RETRY_WAIT = 60.0
+SIZE_TIMEOUT = 5.0
+"""Seconds each request asking a server its context size may take (it runs beside a turn)."""
 
 
 @dataclass(kw_only=True)
@@ -91,6 +94,27 @@ class OpenAIProvider:
                 else:
                     for delta in batch:
                         yield delta
+
+    async def reported_context(self, client: httpx.AsyncClient, model: str) -> int | None:
+        """The context size the server reports (``sizes.py``: vLLM's ``/models``, llama.cpp's
+        ``/props``, both asked at once), or None. Chat completions servers only; any failure
+        is None, unsaid."""
+        if self.wire.name != "chat":
+            return None
+        base = self.base_url.rstrip("/")
+
+        async def ask(url: str | None) -> Any:
+            if url is None:
+                return None
+            try:
+                headers = {"Accept": "application/json"}
+                answer = await client.get(url, headers=headers, timeout=SIZE_TIMEOUT)
+                return answer.json() if answer.status_code == 200 else None
+            except (httpx.HTTPError, ValueError):
+                return None
+
+        models, props = await asyncio.gather(ask(f"{base}/models"), ask(props_url(base)))
+        return context_from_models(models, model) or context_from_props(props)
 
     async def batches(
         self, client: httpx.AsyncClient, body: dict[str, Any]

@@ -135,6 +135,10 @@ class Provider(Protocol):
         """The answer's deltas, one list per network read; status events while it retries."""
         ...
 
+    async def reported_context(self, client: Any, model: str) -> int | None:
+        """The context size, in tokens, the server reports for ``model``; None when it says none."""
+        ...
+
 
 def replayed(message: Mapping[str, Any], wire: str) -> list[dict[str, Any]]:
     """The items ``wire`` left in an assistant message to be sent back, or none."""

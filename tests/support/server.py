@@ -71,6 +71,9 @@ class LLMServer:
         self._queue: deque[Response] = deque()
         self._responder: Responder | None = None
         self._requests: list[RecordedRequest] = []
+        self.answers: dict[str, Response] = {}
+        """Answers to GET requests by path (``/v1/models``, ``/props``), beside the default
+        model list; such requests are not recorded."""
         self._disconnects = 0
         self._errors: list[str] = []
         self._sockets: set[socket.socket] = set()
@@ -136,10 +139,11 @@ class LLMServer:
         return self
 
     def reset(self) -> None:
-        """Forget queued responses, the responder, recorded requests and disconnects."""
+        """Forget queued responses, the responder, GET answers, requests and disconnects."""
         with self._lock:
             self._queue.clear()
             self._responder = None
+            self.answers.clear()
             self._requests.clear()
             self._disconnects = 0
             self._errors.clear()
@@ -201,6 +205,9 @@ class LLMServer:
         path = h.path.split("?", 1)[0]
         if path.startswith("/_control/"):
             self._control(h, method, path, raw)
+            return
+        if method == "GET" and path in self.answers:
+            self._send(h, self.answers[path])
             return
         if method == "GET" and path in ("/v1/models", "/models"):
             model = {"id": DEFAULT_MODEL, "object": "model", "owned_by": "luxx-tests"}
