@@ -7,7 +7,8 @@ is windowed. A window is cut in this order, and says what it left out:
 2. the content of old tool results, cut to a short head (the current exchange's are kept);
 3. the oldest whole exchanges, so a tool call is never sent without its result, nor a result
    without its call;
-4. never the system prompt or the current exchange: when even those do not fit,
+4. last, the current exchange's own long tool results, each cut to its share of the room left;
+5. never the system prompt or the current prompt: when even those do not fit,
    ``ContextTooSmallError`` says by how much, in plain words.
 
 Sizes are estimated from characters, about four to a token for English prose, and the estimate
@@ -138,6 +139,8 @@ class Window:
     """Exchanges in the conversation."""
     cut_results: int = 0
     cut_chars: int = 0
+    cut_current: int = 0
+    """Characters cut from the current exchange's own tool results (the last resort)."""
     budget: int | None = None
     """The context, in tokens, the window was fitted to (None: no size was known)."""
 
@@ -150,11 +153,11 @@ class Window:
         """Whether this window leaves out more than ``other`` did."""
         if self.sent != other.sent:
             return self.sent < other.sent
-        return self.cut_chars > other.cut_chars
+        return self.cut_chars + self.cut_current > other.cut_chars + other.cut_current
 
     @property
     def left_out(self) -> bool:
-        return self.sent < self.total or self.cut_results > 0
+        return self.sent < self.total or self.cut_results > 0 or self.cut_current > 0
 
     def note(self) -> str:
         """``sent the last 6 of 13 exchanges to fit 4,096 tokens``, or "" when nothing was left."""
@@ -166,6 +169,8 @@ class Window:
             parts.append(
                 f"cut {self.cut_results} old tool {results} ({self.cut_chars:,} characters)"
             )
+        if self.cut_current:
+            parts.append(f"cut this turn's tool results by {self.cut_current:,} characters")
         if not parts:
             return ""
         fitted = f" to fit {self.budget:,} tokens" if self.budget else ""
@@ -218,6 +223,14 @@ def fit(
     if size(pieces) > budget:  # drop well below the budget, so the next turns keep this start
         while len(pieces) > 1 and size(pieces) > DROP_TO * budget:
             pieces, cuts = pieces[1:], cuts[1:]
+    if size(pieces) > budget:  # last, the current exchange's own results, to the room left
+        excess = int((size(pieces) - budget) * estimate.chars_per_token * 1.1)
+        long = [
+            m for m in pieces[-1] if m.get("role") == "tool" and len(str(m.get("content"))) > 1_000
+        ]
+        if long:
+            chars = sum(len(str(m.get("content"))) for m in long) - excess
+            cuts[-1] = _cut_results(pieces[-1], max(CUT_RESULT_TO, chars // len(long) - 100))
     if size(pieces) > budget:
         raise ContextTooSmallError(needed=size(pieces) + overhead, available=budget + overhead)
     results = sum(1 for piece in pieces[:-1] for message in piece if message.get(_CUT_KEY))
@@ -226,7 +239,8 @@ def fit(
         sent=len(pieces),
         total=total,
         cut_results=results,
-        cut_chars=sum(cuts),
+        cut_chars=sum(cuts[:-1]),
+        cut_current=cuts[-1],
         budget=context,
     )
 
@@ -245,16 +259,17 @@ def _unmarked(message: Mapping[str, Any]) -> Mapping[str, Any]:
     return {key: value for key, value in message.items() if key != _CUT_KEY}
 
 
-def _cut_results(piece: list[Mapping[str, Any]]) -> int:
-    """Cut each long tool result of an exchange to its head, in place; the characters cut."""
+def _cut_results(piece: list[Mapping[str, Any]], keep: int = CUT_RESULT_TO) -> int:
+    """Cut each long tool result of an exchange to its head of ``keep`` characters, in place;
+    the characters cut."""
     total = 0
     for i, message in enumerate(piece):
         content = message.get("content")
         if message.get("role") != "tool" or not isinstance(content, str):
             continue
-        cut = len(content) - CUT_RESULT_TO
+        cut = len(content) - keep
         if cut > len(_CUT_MARK) + 20:
-            shortened = content[:CUT_RESULT_TO] + _CUT_MARK.format(cut=cut)
+            shortened = content[:keep] + _CUT_MARK.format(cut=cut)
             piece[i] = {**message, "content": shortened, _CUT_KEY: True}
             total += cut
     return total
@@ -357,13 +372,16 @@ class Windower:
             if overflow.prompt <= fits:  # the server counted the answer's room in (vLLM does)
                 fits -= answer_tokens(self.answer, fits) or 0
             raise ContextTooSmallError(needed=overflow.prompt, available=fits)
-        sent = self.estimate.tokens(self.sent(window))
+        sent, before = self.estimate.tokens(self.sent(window)), self.limit
         self.limit = int(SHRINK * min(sent, self.limit or sent))
         try:
             retry = self.window(messages)
         except ContextTooSmallError:
             retry = None
-        return retry if retry is not None and retry.smaller_than(window) else None
+        if retry is not None and retry.smaller_than(window):
+            return retry
+        self.limit = before  # a limit that left nothing out is no limit for the next turns
+        return None
 
     def too_long(
         self, overflow: ContextOverflow, window: Window, refusal: str

@@ -302,6 +302,30 @@ def test_a_5_mb_result_early_on_does_not_stall_the_conversation(llm_server):
     assert chat.history[2]["content"].startswith("z" * 30_000)  # the history keeps it whole
 
 
+def test_this_turns_own_long_result_is_cut_to_the_room_left_as_a_last_resort(llm_server):
+    """A tool result too big for the whole context, in the current exchange: it is cut to what
+    fits (its head kept, the cut said), not refused, and the history keeps it whole."""
+
+    def respond(body):
+        if body["messages"][-1]["role"] == "user":  # no usage: the estimate stays 4 a token
+            return tool_call_stream([("dump", {"n": 20_000})], usage=False)
+        return text_stream("Read its head.", usage=False)
+
+    llm_server.script(respond)
+    chat = Chat(model="m", base_url=llm_server.base_url, api_key=KEY, tools=[dump])
+    chat.context_window = 4_096  # 20,000 characters are about 5,000 tokens
+    reply = chat.send("dump it")
+    assert reply.error is None and reply.text == "Read its head."
+    window = chat.last_window
+    assert window.cut_current > 8_000 and window.cut_results == 0 and window.sent == 1
+    assert "cut this turn's tool results by " in window.note()
+    sent = llm_server.requests[-1].body["messages"][-1]
+    assert sent["role"] == "tool" and sent["content"].startswith("z" * 5_000)
+    assert "more characters of this tool result were left out" in sent["content"]
+    assert sum(len(json.dumps(m)) for m in llm_server.requests[-1].body["messages"]) < 4 * 3_072
+    assert chat.history[2]["content"] == "z" * 20_000  # the history keeps it whole
+
+
 def test_a_prompt_larger_than_the_context_ends_with_a_plain_error(llm_server):
     llm_server.script(refusing(3_000, LLAMA_CPP))
     chat = Chat(model="m", base_url=llm_server.base_url, api_key=KEY)

@@ -9,6 +9,7 @@ from typing import Any
 from support.builders import (
     json_error,
     text_stream,
+    tool_call_stream,
 )
 from support.faults.functions import (
     MCP_MISSING,
@@ -75,6 +76,13 @@ def verify_windowed(exchanges: int) -> Callable[[dict[str, Any]], None]:
     return verify
 
 
+def verify_result_kept(observed: dict[str, Any]) -> None:
+    """Refused once, sent again with this turn's result cut; the history keeps it whole."""
+    assert observed["requests"] == 3, observed["requests"]
+    results = [m for m in observed["history"] if m["role"] == "tool"]
+    assert len(results) == 1 and 20_000 <= results[0]["content_length"] < 20_200, results
+
+
 WINDOWED = "Answered from the recent exchanges."
 CONTEXT_ROWS = (
     Fault(
@@ -133,6 +141,36 @@ CONTEXT_ROWS = (
         earlier=lambda: conversation(4, 400, big_result=20_000),
         responses=lambda: [too_long_llamacpp(5_600, 4_096), text_stream(WINDOWED)],
         verify=verify_windowed(4),
+    ),
+    Fault(
+        id="context-this-turns-result",
+        group="Context",
+        fault="This turn's own tool returns 5 MB (20,000 characters once cut), refused as too "
+        "long for a 4,096-token context",
+        sees="The answer; the status line: `cut this turn's tool results by … characters to fit "
+        "4,096 tokens`",
+        expect="cut this turn's tool results by",
+        kept="the whole answer; the result whole (20,000 characters) in the history",
+        outcome="done",
+        tools=("huge",),
+        responses=lambda: [
+            tool_call_stream([("huge", {})]),
+            too_long_llamacpp(6_000, 4_096),
+            text_stream(WINDOWED),
+        ],
+        verify=verify_result_kept,
+    ),
+    Fault(
+        id="context-prompt-words-only",
+        group="Context",
+        fault="The prompt alone refused as too long, in words only (no numbers)",
+        sees="Error: `The prompt is too long for this model: about … tokens, and the server "
+        "refused it without saying how many fit`, with what to do; the server's words in details",
+        expect="the server refused it without saying how many fit",
+        kept="the prompt",
+        responses=lambda: [json_error(400, "The input is too long for the model")],
+        verify=verify_one_try,
+        detail="The input is too long for the model",
     ),
     Fault(
         id="context-prompt-too-big",
