@@ -184,7 +184,20 @@ async def _answer(
             return
         if turn.usage is not None and turn.usage is not usage:
             windower.learn(window, turn.usage.prompt_tokens)
+        if round_.finish in CUT_AT_LIMIT:
+            most = body.get("max_tokens") or body.get("max_output_tokens")
+            yield StatusEvent(state="notice", detail=_cut_note(most))
         return
+
+
+CUT_AT_LIMIT = frozenset({"length", "max_tokens", "max_output_tokens"})
+"""Why a stream ended when the answer reached its limit: chat completions' ``length``,
+Anthropic's ``max_tokens``, a Responses ``incomplete`` answer's ``max_output_tokens``."""
+
+
+def _cut_note(most: Any) -> str:
+    limit = f"its limit of {most:,} tokens" if isinstance(most, int) else "the server's limit"
+    return f"the answer stopped at {limit} (--max-tokens sets it)"
 
 
 def _overflow(exc: BaseException, round_: Round) -> ContextOverflow | None:

@@ -25,6 +25,7 @@ from .events import (
     DoneEvent,
     ErrorEvent,
     Event,
+    FinishDelta,
     ReplayDelta,
     StatusEvent,
     Step,
@@ -106,6 +107,7 @@ class Round:
         self.thinking_index = self.text_index = 0
         self.calls = ToolCallAccumulator()
         self.replay: list[ReplayDelta] = []  # the wire's own items, sent back in a tool round
+        self.finish: str | None = None  # why the stream ended, as the wire said (``length``)
 
     @property
     def received(self) -> bool:
@@ -199,6 +201,8 @@ async def stream_round(
                     turn.usage = item.usage  # type: ignore[union-attr]
                 elif kind is ReplayDelta:
                     round_.replay.append(item)  # type: ignore[arg-type]
+                elif kind is FinishDelta:
+                    round_.finish = item.reason  # type: ignore[union-attr]
 
 
 async def run_tools(

@@ -18,6 +18,7 @@ from support.builders import json_error, text_stream, tool_call_stream
 
 from luxx_nb import Chat, ChatView, tool
 from luxx_nb.render.live.panel import PageButtons, PromptBox, echo_html
+from luxx_nb.render.live.stream import StreamWidget
 from luxx_nb.render.live.tree import RunWidget
 
 KEY = "sk-panel-canary-0123456789abcdef"
@@ -231,7 +232,7 @@ def test_stop_and_approvals_of_a_turn_sent_from_the_page(llm_server, monkeypatch
     page_sends(view, "talk")
     wait(lambda: buttons("Stop"))
     assert isinstance(runs(view)[0]._buttons, PageButtons) and not runs(view)[0]._buttons.hint
-    time.sleep(0.2)
+    wait(lambda: any(isinstance(w, StreamWidget) for w in descendants(view)))  # text is shown
     buttons("Stop")[0].click()
     wait(lambda: chat.last_reply is not None and not chat._busy)
     assert chat.last_reply.state == "stopped" and chat.last_reply.text

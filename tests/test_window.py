@@ -412,3 +412,27 @@ def test_max_history_in_a_cell_and_in_config(llm_server, monkeypatch):
     assert "[user] (not sent)\nfirst" in history and "[user]\nfourth" in history
     config = "".join(o.get("text", "") for o in nb.cells[7].outputs)
     assert "max_history: 2" in config
+
+
+@pytest.mark.parametrize("limit", [None, 64])
+def test_an_answer_cut_at_its_limit_says_so_where_the_status_shows(llm_server, limit):
+    """A stream that ends with ``length``: the text is kept and a note says why it stopped,
+    with the limit the request asked for."""
+    import asyncio
+
+    from luxx_nb.events import StatusEvent
+    from luxx_nb.providers.wire import DEFAULT_MAX_TOKENS
+
+    llm_server.enqueue(text_stream("An answer cut in the midd", finish_reason="length"))
+    llm_server.enqueue(text_stream("Whole.", finish_reason="stop"))
+    chat = Chat(model="m", base_url=llm_server.base_url, api_key=KEY, max_tokens=limit)
+
+    async def notes(prompt: str) -> list[str]:
+        events = [e async for e in chat.stream(prompt, include_status=True)]
+        return [e.detail for e in events if isinstance(e, StatusEvent) and e.state == "notice"]
+
+    first = asyncio.run(notes("hi"))
+    most = limit or DEFAULT_MAX_TOKENS
+    assert first == [f"the answer stopped at its limit of {most:,} tokens (--max-tokens sets it)"]
+    assert chat.history[-1]["content"] == "An answer cut in the midd"
+    assert asyncio.run(notes("again")) == []  # an answer that ends on its own says nothing
