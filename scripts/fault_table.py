@@ -64,6 +64,14 @@ DETAILS = """\
 - **Memory.** 200 `%%luxx` turns in a row in one kernel (every tenth with a tool round): after
   20 turns of warm-up, resident memory grows by less than 30 MB and the collector's objects by
   less than 200 a turn (measured: 6 MB and 15), with no thread left behind.
+- **The local model, 30 cells in a row.** Not a loopback row: `tests/test_window_local.py`
+  sends 30 `%%luxx` cells, each asking for a paragraph, to the real SmolLM2-135M (its 8,192
+  tokens) in one kernel, with no key and no options. Every cell answers, no answer runs past
+  the room its window kept, the history keeps all 30 exchanges, and once exchanges must go
+  the status says `sent the last … of … exchanges to fit 8,192 tokens`. It takes minutes, so
+  it runs by hand (`./test.sh -m once tests/test_window_local.py`); measured 2026-12-01: 377 s
+  in all, a cell's median 2.8 s, the slowest 100.8 s (the turn that first left exchanges out,
+  which the server must read again from there).
 - **Anything else.** A failure nobody foresaw (a bug, a view that raises) still ends the turn
   with `Internal error: …` in the tree and the traceback one click away; only an interrupt
   leaves `Chat.send` as an exception.
