@@ -70,8 +70,7 @@ DETAILS = """\
   the room its window kept, the history keeps all 30 exchanges, and once exchanges must go
   the status says `sent the last … of … exchanges to fit 8,192 tokens`. It takes minutes, so
   it runs by hand (`./test.sh -m once tests/test_window_local.py`); measured 2026-12-01: 377 s
-  in all, a cell's median 2.8 s, the slowest 100.8 s (the turn that first left exchanges out,
-  which the server must read again from there).
+  in all, a cell's median 2.8 s, the slowest 100.8 s.
 - **Anything else.** A failure nobody foresaw (a bug, a view that raises) still ends the turn
   with `Internal error: …` in the tree and the traceback one click away; only an interrupt
   leaves `Chat.send` as an exception.
