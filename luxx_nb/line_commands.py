@@ -18,10 +18,14 @@ __all__ = ["code_command", "mcp_command"]
 
 
 def mcp_command(servers: dict[str, MCPServer], line: str) -> None:
-    """``%luxx mcp add NAME -- COMMAND ARGS...`` (or ``add NAME URL``), ``list``,
-    ``remove NAME``. A server starts when a run first offers its tools."""
+    """``%luxx mcp add [--approve] NAME -- COMMAND ARGS...`` (or ``add NAME URL``), ``list``,
+    ``remove NAME``. A server starts when a run first offers its tools; ``--approve`` makes
+    each call of its tools wait for a person's Approve (``MCPServer(approve=True)``)."""
     words = shlex.split(line)
-    usage = "Usage: %luxx mcp add NAME -- COMMAND ARGS... | add NAME URL | list | remove NAME"
+    usage = (
+        "Usage: %luxx mcp add [--approve] NAME -- COMMAND ARGS... | add [--approve] NAME URL"
+        " | list | remove NAME"
+    )
     action = words[0] if words else "list"
     if action == "list":
         if not servers:
@@ -30,7 +34,8 @@ def mcp_command(servers: dict[str, MCPServer], line: str) -> None:
             where = " ".join(server.command or []) or server.url
             state = f"running, {len(server.tools)} tools" if server.running else "not started"
             names = f": {', '.join(t.name for t in server.tools)}" if server.tools else ""
-            print(f"{server.name}: {where} ({state}){names}")
+            asks = ", each call asks first" if server.approve else ""
+            print(f"{server.name}: {where} ({state}{asks}){names}")
     elif action == "remove" and len(words) == 2:
         server = servers.pop(words[1], None)
         if server is None:
@@ -38,11 +43,18 @@ def mcp_command(servers: dict[str, MCPServer], line: str) -> None:
         server.stop()
         print(f"MCP server {words[1]!r} removed.")
     elif action == "add" and len(words) >= 3:
-        name, rest = words[1], words[2:]
+        rest = words[1:]
+        own = rest[: rest.index("--")] if "--" in rest else rest  # the command's own words
+        approve = "--approve" in own
+        if approve:
+            rest.remove("--approve")  # the first is luxx_nb's, before the command's
+        if len(rest) < 2:
+            raise UsageError(usage)
+        name, rest = rest[0], rest[1:]
         if rest[0] == "--" and len(rest) > 1:
-            server = MCPServer(rest[1:], name=name)
+            server = MCPServer(rest[1:], name=name, approve=approve)
         elif len(rest) == 1 and rest[0].startswith(("http://", "https://")):
-            server = MCPServer(url=rest[0], name=name)
+            server = MCPServer(url=rest[0], name=name, approve=approve)
         else:
             raise UsageError(usage)
         if server.name != name:
@@ -51,7 +63,8 @@ def mcp_command(servers: dict[str, MCPServer], line: str) -> None:
         if old is not None:
             old.stop()
         servers[name] = server
-        print(f"MCP server {name!r} added; it starts when a run first offers its tools.")
+        asks = " Each call of its tools asks for your approval." if approve else ""
+        print(f"MCP server {name!r} added; it starts when a run first offers its tools.{asks}")
     else:
         raise UsageError(usage)
 

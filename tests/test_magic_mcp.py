@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import psutil
+import pytest
 from nbclient import NotebookClient
 from support.builders import text_stream, tool_call_stream
 from support.kernel import Kernel, kernel_env
@@ -140,3 +141,26 @@ def test_an_interrupt_cancels_a_call_and_a_killed_kernel_takes_its_servers(
         assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
     finally:
         kernel.close()
+
+
+def test_mcp_add_approve_makes_every_call_ask(capsys) -> None:
+    """``--approve`` before the command is luxx_nb's; after ``--`` it is the server's own."""
+    from IPython.core.error import UsageError
+
+    from luxx_nb.line_commands import mcp_command
+
+    servers: dict = {}
+    mcp_command(servers, "add --approve acts -- python -m some_server")
+    mcp_command(servers, "add reads -- python -m some_server --approve")
+    mcp_command(servers, "add web --approve https://example.test/mcp")
+    assert servers["acts"].approve and servers["web"].approve and not servers["reads"].approve
+    assert servers["acts"].command == ["python", "-m", "some_server"]
+    assert servers["reads"].command == ["python", "-m", "some_server", "--approve"]
+    assert "Each call of its tools asks for your approval." in capsys.readouterr().out
+    mcp_command(servers, "list")
+    listed = capsys.readouterr().out.splitlines()
+    assert "acts: python -m some_server (not started, each call asks first)" in listed
+    assert "reads: python -m some_server --approve (not started)" in listed
+    for line in ("add --approve", "add --approve only", "add --approve x y"):
+        with pytest.raises(UsageError, match=r"add \[--approve\] NAME"):
+            mcp_command(servers, line)
