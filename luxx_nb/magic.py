@@ -317,8 +317,9 @@ class LuxxMagics(Magics):
                 " | help  [--chat NAME]"
             )
             print(
-                "%luxx mcp add NAME -- COMMAND ARGS... | mcp add NAME URL | mcp list | "
-                "mcp remove NAME: MCP servers whose tools the model gets."
+                "%luxx mcp add [--approve] NAME -- COMMAND ARGS... | mcp add NAME URL | "
+                "mcp list | mcp remove NAME: MCP servers whose tools the model gets "
+                "(--approve: each call asks first)."
             )
             print("%luxx code [N]: the last answer's code blocks (or block N) in a new cell below.")
             print("Options of %%luxx: see %%luxx?")
