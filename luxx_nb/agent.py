@@ -132,7 +132,7 @@ async def _asking_size(
     own (``Provider.reported_context``) beside the first request, never before it, so the
     answer waits for nothing; what it says fits the turn's later requests and the next turns."""
     task = None
-    if windower.context is None and windower.reported is None:
+    if windower.context is None and not windower.asked:  # once an endpoint has answered
         task = asyncio.ensure_future(provider.reported_context(client, model))
         task.add_done_callback(
             lambda done: done.cancelled() or done.exception() or windower.report(done.result())

@@ -298,6 +298,7 @@ class Windower:
         self.limit: int | None = None  # tokens of messages, once a refusal gave no numbers
         self.learned: int | None = None  # the context a refusal gave
         self.reported: int | None = None  # the context the server said it has, once asked
+        self.asked = False  # whether the server answered that question (with a size or not)
         self.start, self.cut = 0, False  # where the last window began, and whether it cut
         self._first: Mapping[str, Any] | None = None  # the conversation ``start`` counts in
 
@@ -323,6 +324,7 @@ class Windower:
 
     def report(self, size: int | None) -> None:
         """The context size the server reported: it holds where no other size is known."""
+        self.asked = True
         if size:
             self.reported = size
             self.context = self.context or size

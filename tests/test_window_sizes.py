@@ -62,13 +62,15 @@ def test_a_reported_context_fits_every_later_request_and_none_is_refused(llm_ser
     assert all(size(r.body) <= LIMIT for r in llm_server.requests)  # none refused
 
 
-def test_a_server_that_reports_nothing_costs_one_refusal_as_before(llm_server):
+def test_a_server_that_reports_nothing_is_asked_once_and_costs_one_refusal(llm_server):
     refuse = refusing(llamacpp)
-    llm_server.script(lambda body: refuse(body) if size(body) > LIMIT else counted(body))
+    answer = lambda body: counted(body, delay=0.02)  # noqa: E731
+    llm_server.script(lambda body: refuse(body) if size(body) > LIMIT else answer(body))
     chat = Chat(model="m", base_url=llm_server.base_url, api_key=KEY)
     for i in range(24):
         assert chat.send(f"Paragraph {i}, please: " + "tell me " * 40).error is None
     assert len([r for r in llm_server.requests if size(r.body) > LIMIT]) == 1
+    assert sorted(llm_server.gets) == ["/props", "/v1/models"]  # once, not every turn
 
 
 def test_a_server_slow_to_say_its_size_delays_no_answer(llm_server):

@@ -73,7 +73,8 @@ class LLMServer:
         self._requests: list[RecordedRequest] = []
         self.answers: dict[str, Response] = {}
         """Answers to GET requests by path (``/v1/models``, ``/props``), beside the default
-        model list; such requests are not recorded."""
+        model list; such requests are not in ``requests``, their paths are in ``gets``."""
+        self.gets: list[str] = []
         self._disconnects = 0
         self._errors: list[str] = []
         self._sockets: set[socket.socket] = set()
@@ -144,6 +145,7 @@ class LLMServer:
             self._queue.clear()
             self._responder = None
             self.answers.clear()
+            self.gets.clear()
             self._requests.clear()
             self._disconnects = 0
             self._errors.clear()
@@ -206,6 +208,8 @@ class LLMServer:
         if path.startswith("/_control/"):
             self._control(h, method, path, raw)
             return
+        if method == "GET":
+            self.gets.append(path)
         if method == "GET" and path in self.answers:
             self._send(h, self.answers[path])
             return
