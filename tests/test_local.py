@@ -207,18 +207,13 @@ def test_models_lists_the_model(server: LocalServer, client: httpx.Client) -> No
 @needs_local
 def test_the_server_reports_its_context_size_as_the_provider_reads_it(server: LocalServer) -> None:
     """llama.cpp's own ``/props``: what ``Provider.reported_context`` reads for any such server."""
-    import asyncio
+    from test_window_sizes import reported
 
     from luxx_nb.config import Endpoint
     from luxx_nb.ready import provider_for
 
     provider = provider_for(Endpoint(base_url=server.base_url), None)
-
-    async def ask() -> int | None:
-        async with provider.client() as client:
-            return await provider.reported_context(client, server.model_name)
-
-    assert asyncio.run(ask()) == server.n_ctx == 2048
+    assert reported(provider, server.model_name) == server.n_ctx == 2048
 
 
 @needs_local

@@ -43,6 +43,29 @@ def test_the_shapes_servers_report_their_context_in():
     assert props_url("https://api.example.com/openai") is None
 
 
+def paragraphs(server) -> Chat:
+    """24 paragraph turns against ``server`` refusing (llama.cpp's shape) whatever is over
+    ``LIMIT``; answers that take 60 ms, as a model's do, so the size is asked while the
+    first one streams."""
+    refuse = refusing(llamacpp)
+    answer = lambda body: counted(body, delay=0.02)  # noqa: E731
+    server.script(lambda body: refuse(body) if size(body) > LIMIT else answer(body))
+    chat = Chat(model="m", base_url=server.base_url, api_key=KEY)
+    for i in range(24):
+        assert chat.send(f"Paragraph {i}, please: " + "tell me " * 40).error is None
+    return chat
+
+
+def reported(provider, model: str = "m") -> int | None:
+    """What ``provider.reported_context`` says of ``model``, in a client of its own."""
+
+    async def ask() -> int | None:
+        async with provider.client() as client:
+            return await provider.reported_context(client, model)
+
+    return asyncio.run(ask())
+
+
 @pytest.mark.parametrize("shape", ["vllm", "llama.cpp"])
 def test_a_reported_context_fits_every_later_request_and_none_is_refused(llm_server, shape):
     if shape == "vllm":
@@ -50,25 +73,14 @@ def test_a_reported_context_fits_every_later_request_and_none_is_refused(llm_ser
     else:
         props = {"default_generation_settings": {"n_ctx": LIMIT // 4}}
         llm_server.answers["/props"] = json_response(props)
-    refuse = refusing(llamacpp)
-    # Answers that take 60 ms, as a model's do: the size is asked while the first one streams.
-    answer = lambda body: counted(body, delay=0.02)  # noqa: E731
-    llm_server.script(lambda body: refuse(body) if size(body) > LIMIT else answer(body))
-    chat = Chat(model="m", base_url=llm_server.base_url, api_key=KEY)
-    for i in range(24):
-        assert chat.send(f"Paragraph {i}, please: " + "tell me " * 40).error is None
+    chat = paragraphs(llm_server)
     assert chat.last_window.left_out and chat.last_window.budget == LIMIT // 4
     assert len(llm_server.requests) == 24
     assert all(size(r.body) <= LIMIT for r in llm_server.requests)  # none refused
 
 
 def test_a_server_that_reports_nothing_is_asked_once_and_costs_one_refusal(llm_server):
-    refuse = refusing(llamacpp)
-    answer = lambda body: counted(body, delay=0.02)  # noqa: E731
-    llm_server.script(lambda body: refuse(body) if size(body) > LIMIT else answer(body))
-    chat = Chat(model="m", base_url=llm_server.base_url, api_key=KEY)
-    for i in range(24):
-        assert chat.send(f"Paragraph {i}, please: " + "tell me " * 40).error is None
+    paragraphs(llm_server)
     assert len([r for r in llm_server.requests if size(r.body) > LIMIT]) == 1
     assert sorted(llm_server.gets) == ["/props", "/v1/models"]  # once, not every turn
 
@@ -87,27 +99,13 @@ def test_a_server_slow_to_say_its_size_delays_no_answer(llm_server):
 
 def test_other_wires_ask_nothing(llm_server):
     llm_server.answers["/v1/models"] = json_response(vllm_models(4_096))
-    provider = provider_for(Endpoint(base_url=llm_server.base_url, api="anthropic"), None)
-
-    async def ask() -> int | None:
-        async with provider.client() as client:
-            return await provider.reported_context(client, "m")
-
-    assert asyncio.run(ask()) is None
-    chat = provider_for(Endpoint(base_url=llm_server.base_url), None)
-
-    async def ask_chat() -> int | None:
-        async with chat.client() as client:
-            return await chat.reported_context(client, "m")
-
-    assert asyncio.run(ask_chat()) == 4_096
+    assert (
+        reported(provider_for(Endpoint(base_url=llm_server.base_url, api="anthropic"), None))
+        is None
+    )
+    assert reported(provider_for(Endpoint(base_url=llm_server.base_url), None)) == 4_096
 
 
 def test_a_server_that_cannot_be_reached_reports_nothing_and_raises_nothing():
     provider = provider_for(Endpoint(base_url="http://127.0.0.1:9/v1", api_key=KEY), 0.5)
-
-    async def ask() -> int | None:
-        async with provider.client() as client:
-            return await provider.reported_context(client, "m")
-
-    assert asyncio.run(ask()) is None
+    assert reported(provider) is None
