@@ -213,16 +213,21 @@ def _keys(seen: dict) -> tuple[float, float, int]:
     return keys[int(0.95 * (len(keys) - 1))], keys[-1], sum(1 for k in slow if k > 16)
 
 
+def _run_to_end(page: Any, index: int, what: str) -> None:
+    """Run cell ``index`` and wait until its prompt shows a number (two minutes at most)."""
+    _run_cell(page, index)
+    deadline = time.monotonic() + 120
+    while not _done(page, index):
+        assert time.monotonic() < deadline, f"{what} did not end"
+        time.sleep(0.1)
+
+
 def _warm_up(page: Any, server: ServerProcess) -> None:
     """The streaming cell once with a short answer, so the measured run is the page's second:
     its widget code already loaded, as for every run after a notebook's first."""
     server.reset()
     server.enqueue(text_stream("A short first answer.", fragment_size=FRAGMENT))
-    _run_cell(page, 1)
-    deadline = time.monotonic() + 120
-    while not _done(page, 1):
-        assert time.monotonic() < deadline, "the warm-up run did not end"
-        time.sleep(0.1)
+    _run_to_end(page, 1, "the warm-up run")
 
 
 def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: str,
@@ -237,11 +242,7 @@ def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: s
     try:
         workspace = f"lab/workspaces/{Path(name).stem}/tree"  # this notebook alone
         open_notebook(page, lab, lab.page_url(workspace, name))
-        _run_cell(page, 0)
-        deadline = time.monotonic() + 120
-        while not _done(page, 0):
-            assert time.monotonic() < deadline, "the set-up cell did not end"
-            time.sleep(0.1)
+        _run_to_end(page, 0, "the set-up cell")
         if warm and case.system != "floor":
             _warm_up(page, server)
         cdp = context.new_cdp_session(page)

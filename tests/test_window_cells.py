@@ -132,24 +132,28 @@ def counted(body, delay: float = 0.0):
     )
 
 
-def test_a_known_context_costs_no_refused_request(llm_server):
-    """A context given in advance (`context_window`): every request is fitted before it is sent."""
+def paragraphs(server: LLMServer, *, delay: float = 0.0, **options: object) -> Chat:
+    """``CELLS`` paragraph turns through a ``Chat(**options)`` against ``server``, which
+    refuses in llama.cpp's shape whatever is over ``LIMIT``; each answer's events ``delay``
+    seconds apart. Every turn must be answered."""
     refuse = refusing(llamacpp)
-    llm_server.script(lambda body: refuse(body) if size(body) > LIMIT else counted(body))
-    chat = Chat(model="m", base_url=llm_server.base_url, api_key=KEY, context_window=LIMIT // 4)
+    server.script(lambda body: refuse(body) if size(body) > LIMIT else counted(body, delay))
+    chat = Chat(model="m", base_url=server.base_url, api_key=KEY, **options)  # type: ignore[arg-type]
     for i in range(CELLS):
         assert chat.send(f"Paragraph {i}, please: " + "tell me " * 40).error is None
+    return chat
+
+
+def test_a_known_context_costs_no_refused_request(llm_server):
+    """A context given in advance (`context_window`): every request is fitted before it is sent."""
+    chat = paragraphs(llm_server, context_window=LIMIT // 4)
     assert chat.last_window.left_out and len(llm_server.requests) == CELLS
     assert all(size(r.body) <= LIMIT for r in llm_server.requests)  # none refused
 
 
 def test_a_refusal_smaller_than_the_context_set_is_kept_from_turn_to_turn(llm_server):
     """`context_window` set larger than the server's: one refused request in all, not one a turn."""
-    refuse = refusing(llamacpp)
-    llm_server.script(lambda body: refuse(body) if size(body) > LIMIT else counted(body))
-    chat = Chat(model="m", base_url=llm_server.base_url, api_key=KEY, context_window=LIMIT)
-    for i in range(CELLS):
-        assert chat.send(f"Paragraph {i}, please: " + "tell me " * 40).error is None
+    chat = paragraphs(llm_server, context_window=LIMIT)
     refused = [r for r in llm_server.requests if size(r.body) > LIMIT]
     assert chat.last_window.left_out and len(refused) == 1, len(refused)
     assert len(llm_server.requests) == CELLS + 1

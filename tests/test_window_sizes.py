@@ -9,7 +9,7 @@ import time
 
 import pytest
 from support.builders import hang, json_response
-from test_window_cells import LIMIT, counted, llamacpp, refusing, size
+from test_window_cells import CELLS, LIMIT, counted, paragraphs, size
 
 from luxx_nb import Chat
 from luxx_nb.config import Endpoint
@@ -43,19 +43,6 @@ def test_the_shapes_servers_report_their_context_in():
     assert props_url("https://api.example.com/openai") is None
 
 
-def paragraphs(server) -> Chat:
-    """24 paragraph turns against ``server`` refusing (llama.cpp's shape) whatever is over
-    ``LIMIT``; answers that take 60 ms, as a model's do, so the size is asked while the
-    first one streams."""
-    refuse = refusing(llamacpp)
-    answer = lambda body: counted(body, delay=0.02)  # noqa: E731
-    server.script(lambda body: refuse(body) if size(body) > LIMIT else answer(body))
-    chat = Chat(model="m", base_url=server.base_url, api_key=KEY)
-    for i in range(24):
-        assert chat.send(f"Paragraph {i}, please: " + "tell me " * 40).error is None
-    return chat
-
-
 def reported(provider, model: str = "m") -> int | None:
     """What ``provider.reported_context`` says of ``model``, in a client of its own."""
 
@@ -73,14 +60,15 @@ def test_a_reported_context_fits_every_later_request_and_none_is_refused(llm_ser
     else:
         props = {"default_generation_settings": {"n_ctx": LIMIT // 4}}
         llm_server.answers["/props"] = json_response(props)
-    chat = paragraphs(llm_server)
+    # Answers 60 ms long, as a model's are: the size is asked while the first one streams.
+    chat = paragraphs(llm_server, delay=0.02)
     assert chat.last_window.left_out and chat.last_window.budget == LIMIT // 4
-    assert len(llm_server.requests) == 24
+    assert len(llm_server.requests) == CELLS
     assert all(size(r.body) <= LIMIT for r in llm_server.requests)  # none refused
 
 
 def test_a_server_that_reports_nothing_is_asked_once_and_costs_one_refusal(llm_server):
-    paragraphs(llm_server)
+    paragraphs(llm_server, delay=0.02)
     assert len([r for r in llm_server.requests if size(r.body) > LIMIT]) == 1
     assert sorted(llm_server.gets) == ["/props", "/v1/models"]  # once, not every turn
 
