@@ -229,9 +229,11 @@ def test_widgets_and_snapshot_show_stop_and_decisions(llm_server, monkeypatch):
     class View:
         def open_run(self, *, model, local=False):
             run = RunWidget(model=model, local=local)
+            run.observe(lambda change: changes.append((change.old, change.new)), "children")
             runs.append(run)
             return run
 
+    changes: list[tuple[tuple, tuple]] = []
     chat.add_view(View())
     chat.add_view(type("S", (), {"open_run": lambda self, **k: snapshot})())
     waiting: list[str] = []  # the status line while the card waits
@@ -255,7 +257,12 @@ def test_widgets_and_snapshot_show_stop_and_decisions(llm_server, monkeypatch):
     assert LAUNCHED == ["<b>moon</b>"] and reply.state == "done"
     assert "waiting for your approval (launch)" in waiting[0]
     assert "waiting for your approval" not in runs[0]._status.value
-    assert runs[0].children[0] is runs[0]._status  # the Stop button is gone with the run
+    row = runs[0].children[0]
+    assert row.children == (runs[0]._status,)  # the Stop button is gone with the run
+    # Once the run shows a step, its children only grow: the page re-creates the view of
+    # every child from the first one that changes, and a stream's view is its whole answer.
+    grown = [(old, new) for old, new in changes if len(old) > 1]
+    assert len(grown) >= 2 and all(new[: len(old)] == old for old, new in grown), grown
     assert "approved by the person" in snapshot.html()
     from luxx_nb.render.live.controls import ApprovalView
 
@@ -298,5 +305,5 @@ def test_chat_view_run_has_a_stop_button_that_stops(llm_server, monkeypatch):
     thread.join()
     assert reply.state == "stopped" and reply.text
     run = view.children[0]
-    assert run.state == "stopped" and run.children[0] is run._status
+    assert run.state == "stopped" and run.children[0].children == (run._status,)
     assert "stopped" in run._status.value

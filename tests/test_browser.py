@@ -53,6 +53,9 @@ SETUP = (
 HOSTILE_SETUP = (
     f"class Hostile:\n    def __repr__(self):\n        return {PAYLOAD!r}\n\n\nevil = Hostile()"
 )
+PRICES = "Shipping costs $5 and $10 a box."
+"""Dollars that are not math: luxx_nb's Markdown leaves them as text (its math is MathML), and
+JupyterLab's MathJax must not typeset the saved view ("5 and " as a formula)."""
 PROMPT = "Which region sold the most in `sales`? Add a little code and the formula of the mean."
 THINKING = (
     "The user wants the best region. I read `sales` with get_variable: south has 340 units. "
@@ -62,6 +65,7 @@ ANSWER = (
     "**South** sold the most: 340 units.\n\n"
     "| region | units |\n|:--|--:|\n| north | 120 |\n| south | 340 |\n| east | 95 |\n\n"
     '```python\nsales.loc[sales["units"].idxmax(), "region"]\n```\n\n'
+    f"{PRICES}\n\n"
     "The mean is $\\bar{x} = \\frac{1}{n}\\sum_{i=1}^{n} x_i$, here 185 units."
 )
 HOSTILE_PROMPT = "What is in `evil`?"
@@ -229,6 +233,12 @@ def _assert_rendered(snapshot: Any) -> None:
     assert "south" in text.locator("table").inner_text()
     assert text.locator("pre.luxx-code span").count() > 3
     assert text.locator("math mfrac").count() == 1
+    paragraph = text.locator("p", has_text="Shipping costs")
+    deadline = time.monotonic() + 3  # MathJax typesets an output after it is shown: give it time
+    while time.monotonic() < deadline and snapshot.locator("mjx-container").count() == 0:
+        time.sleep(0.1)
+    assert snapshot.locator("mjx-container").count() == 0, "JupyterLab typeset the snapshot"
+    assert paragraph.inner_text().strip() == PRICES
     assert text.inner_text().rstrip().endswith("here 185 units.")
     status = snapshot.locator(".luxx-status").inner_text().strip()
     assert re.fullmatch(r"test-model · done · \d+\.\d s · \d+ tokens", status), status

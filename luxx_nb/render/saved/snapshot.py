@@ -42,6 +42,10 @@ from luxx_nb.render.state import Failure, Item, RunState, Text, Thinking, ToolCa
 __all__ = ["SHOWN_CHARS", "SNAPSHOT_CLASS", "HtmlRenderer"]
 
 SNAPSHOT_CLASS = "luxx-snapshot"
+NO_TYPESETTING = "tex2jax_ignore mathjax_ignore"
+"""MathJax's classes for "leave this alone" (2 and 3): the math is MathML already, and the
+page's typesetter would read any two dollars of text as a formula ("costs $5 and $10",
+measured in JupyterLab) and walk the whole answer to look for them (75 ms at 1 MB)."""
 
 _BOX = (
     "margin:4px 0;border:1px solid var(--jp-border-color1,#bdbdbd);"
@@ -135,7 +139,7 @@ class HtmlRenderer:
         """
         rendered = rendered or {}
         yield _STYLE
-        yield f'\n<div class="{SNAPSHOT_CLASS}" style="min-width:0;">\n'
+        yield f'\n<div class="{SNAPSHOT_CLASS} {NO_TYPESETTING}" style="min-width:0;">\n'
         yield self._status()
         for item in self.run_state.items:
             yield "\n"
