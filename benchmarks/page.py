@@ -35,10 +35,13 @@ Systems: luxx_nb's ``%%luxx``; ``luxx_nb@NAME`` from ``--variant NAME=DIR`` (ano
 the package, such as a worktree of the commit before a change); the naive cell (an
 ``ipywidgets.HTML`` re-rendered whole on every fragment, as in ``bench.py``); chatlab, from
 ``benchmarks/.peers-venv`` (``bench.py`` installs it there); ``floor``, JupyterLab's own cost
-of the smallest widget update at luxx_nb's paced rate (5 a second). Full speed: the answer as
-fast as the server writes it. Paced: one 4-character fragment every 1/rate seconds, as a real
-model sends them. ``--trace`` writes a Chromium trace per case and prints where the main
-thread's time went.
+of the smallest widget update at luxx_nb's paced rate (10 a second); ``html``, JupyterLab's own
+cost of showing luxx_nb's saved view of the same answer with a plain ``display`` (what the end
+of a run cannot cost less than, while the saved view is one ``text/html`` output). *end
+longest ms*: the longest task that ended once the saved view was in the page. Full speed: the
+answer as fast as the server writes it. Paced: one 4-character fragment every 1/rate seconds,
+as a real model sends them. ``--trace`` writes a Chromium trace per case and prints where the
+main thread's time went.
 """
 
 from __future__ import annotations
@@ -65,11 +68,16 @@ from support.builders import text_stream  # noqa: E402
 from support.lab import CHROMIUM, CHROMIUM_FLAGS, Lab, open_notebook, start_lab, stop  # noqa: E402
 from support.server import ServerProcess  # noqa: E402
 
+from luxx_nb.render.live.tree import SLOW_INTERVAL  # noqa: E402
+
 OBSERVE = """() => {
-    const luxx = window.__luxx = {long: [], slow: [], keys: 0, first: null};
-    luxx.reset = () => { luxx.long = []; luxx.slow = []; luxx.keys = 0; };
+    const luxx = window.__luxx = {long: [], ends: [], slow: [], keys: 0, first: null, saved: null};
+    luxx.reset = () => { luxx.long = []; luxx.ends = []; luxx.slow = []; luxx.keys = 0; };
     new PerformanceObserver((list) => {
-        for (const entry of list.getEntries()) luxx.long.push(entry.duration);
+        for (const entry of list.getEntries()) {
+            luxx.long.push(entry.duration);
+            luxx.ends.push(entry.startTime + entry.duration);
+        }
     }).observe({type: 'longtask'});
     // Event Timing (what INP reads): a key's entry is its keydown's time to the next frame
     // presented after its handlers ran, reported only from 16 ms (the API's least threshold).
@@ -88,6 +96,17 @@ OBSERVE = """() => {
         }
     });
     seen.observe(output, {subtree: true, childList: true, characterData: true});
+    // When the saved view is in the page: the output area's own children only (a new
+    // output), so the observer costs nothing per streamed fragment. A long task that ends
+    // after it is the end of the run's (the task that inserted it included).
+    const area = output.querySelector('.jp-OutputArea');
+    const swap = new MutationObserver(() => {
+        if (luxx.saved === null && area.querySelector(':scope > * .luxx-snapshot')) {
+            luxx.saved = performance.now();
+            swap.disconnect();
+        }
+    });
+    swap.observe(area, {childList: true});
 }"""
 LAST_TEXT = """() => {
     // The output's last 4,000 characters of text, read backwards: no layout, no whole copy.
@@ -133,7 +152,24 @@ for i in range({count}):
     time.sleep({gap}); view.value = f"Lore {{i}}"
 """
 """JupyterLab's own cost of a widget update: the smallest one, at luxx_nb's paced rate."""
-FLOOR_RATE = 5.0
+FLOOR_RATE = 1 / SLOW_INTERVAL
+"""Updates a second of a paced stream (``render/live/tree.py``): 10."""
+SAVED = """\
+import re, sys
+from IPython.display import HTML
+sys.path.insert(0, {here!r})
+from answers import answer
+from luxx_nb.events import StepEvent, TextStep
+from luxx_nb.render.markdown import render_markdown
+from luxx_nb.render.saved.snapshot import HtmlRenderer
+text = answer({size})
+saved = HtmlRenderer(); saved.start(model="test-model")
+saved.handle(StepEvent(step=TextStep(index=0, content=text)))
+saved.finish("done")
+blocks = re.findall(r".*?\\n(?=<|$)|.+$", render_markdown(text), flags=re.S)
+page = "".join(saved.pieces({{0: iter(blocks)}}))"""
+"""``html``: the same saved view as luxx_nb's of the answer, made in the set-up cell, then
+shown by a plain ``display``: JupyterLab's own cost of showing it, with no luxx_nb run."""
 
 
 def _cells(case: Case, server: ServerProcess) -> list[str]:
@@ -141,12 +177,17 @@ def _cells(case: Case, server: ServerProcess) -> list[str]:
         seconds = case.size / FRAGMENT / case.rate if case.rate else 2.0
         count = int(seconds * FLOOR_RATE)
         return ["import ipywidgets", FLOOR.format(count=count, gap=1 / FLOOR_RATE), ""]
+    if case.system == "html":
+        return [SAVED.format(here=str(HERE), size=case.size), "display(HTML(page))", ""]
     if case.system.startswith("luxx_nb"):
         return ["%load_ext luxx_nb", luxx_cell(server), ""]
     if case.system == "naive":
         return ["import ipywidgets", NAIVE.format(url=server.base_url), ""]
     return ["import chatlab", CHATLAB.format(url=server.base_url), ""]
 
+
+MOCK = ("floor", "html")
+"""Systems that ask the model server nothing."""
 
 _names = itertools.count()
 
@@ -243,7 +284,7 @@ def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: s
         workspace = f"lab/workspaces/{Path(name).stem}/tree"  # this notebook alone
         open_notebook(page, lab, lab.page_url(workspace, name))
         _run_to_end(page, 0, "the set-up cell")
-        if warm and case.system != "floor":
+        if warm and case.system not in MOCK:
             _warm_up(page, server)
         cdp = context.new_cdp_session(page)
         cdp.send("Performance.enable")
@@ -279,9 +320,11 @@ def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: s
         if trace is not None:
             browser.stop_tracing()
         seen = page.evaluate("() => window.__luxx")
-        requests = server.requests() if case.system != "floor" else []
+        requests = server.requests() if case.system not in MOCK else []
         sent = requests[-1]["time"] + delay if requests else None  # after the role chunk
         p95, worst, slow = _keys(seen)
+        saved, nan = seen["saved"], float("nan")
+        end = [d for d, at in zip(seen["long"], seen["ends"], strict=True) if saved and at >= saved]
         busy = after["TaskDuration"] - before["TaskDuration"]
         return {
             "system": case.system,
@@ -294,6 +337,7 @@ def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: s
             "above idle %": 100 * (busy / window - idle_share),
             "long tasks": len(seen["long"]),
             "longest ms": max(seen["long"], default=0.0),
+            "end longest ms": max(end, default=0.0) if seen["saved"] is not None else nan,
             "key p95 ms": p95,
             "key max ms": worst,
             "slow keys": f"{slow}/{seen['keys']}",
@@ -342,7 +386,8 @@ def _kernels(lab: Lab, systems: list[str], variants: list[str]) -> dict[str, str
 COLUMNS = [
     ("system", "{}"), ("case", "{}"), ("fragments", "{:,}"), ("stream s", "{:.1f}"),
     ("busy s", "{:.2f}"), ("busy %", "{:.1f}"), ("idle %", "{:.1f}"), ("above idle %", "{:.1f}"),
-    ("long tasks", "{}"), ("longest ms", "{:.0f}"), ("key p95 ms", "{:.0f}"),
+    ("long tasks", "{}"), ("longest ms", "{:.0f}"), ("end longest ms", "{:.0f}"),
+    ("key p95 ms", "{:.0f}"),
     ("key max ms", "{:.0f}"), ("slow keys", "{}"), ("idle key p95 ms", "{:.0f}"),
     ("first ms", "{:.0f}"), ("nodes", "{:,.0f}"), ("behind s", "{:.1f}"), ("complete", "{}"),
 ]  # fmt: skip
@@ -433,7 +478,7 @@ def main() -> None:
             cases += [Case(s, paced, rate) for rate in args.rates for s in kernels]
             cases = [case for _ in range(args.repeat) for case in cases]  # alternated
             for number, case in enumerate(cases):
-                if not case.system.startswith("luxx_nb") and case.size > 100_000:
+                if case.system in ("naive", "chatlab") and case.size > 100_000:
                     continue  # the naive cell takes minutes a MB (and loses its socket)
                 print(f"{case.system}: {case.label} ...", flush=True)
                 trace = None
