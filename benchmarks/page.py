@@ -193,18 +193,20 @@ page = "".join(saved.pieces({{0: iter(blocks)}}))"""
 """``html``: the same saved view as luxx_nb's of the answer, made in the set-up cell, then
 shown by a plain ``display``: JupyterLab's own cost of showing it, with no luxx_nb run."""
 SPLIT = """\
-from luxx_nb.render.saved.snapshot import _CHUNK
+from luxx_nb.render.saved.snapshot import _CHUNK, NO_TYPESETTING, SNAPSHOT_CLASS
 head, *chunks = page.split(_CHUNK)
 outputs, size = [head], 0
 for chunk in chunks:
     if size >= {size}:
         outputs.append(""); size = 0
     outputs[-1] += _CHUNK + chunk; size += len(chunk)
-for output in outputs:
-    display(HTML(output))"""
+wrap = '<div class="' + SNAPSHOT_CLASS + ' ' + NO_TYPESETTING + '">'
+for number, output in enumerate(outputs):
+    display(HTML(output if number == 0 else wrap + output + "</div>"))"""
 """``html-split``: the same saved view in outputs of about ``SPLIT_SIZE`` characters, each
-its own ``display`` (the snapshot in pieces, as issue #18 suggests; tags that span two
-outputs are closed by the page's parser, which changes no cost worth measuring)."""
+its own ``display`` (the snapshot in pieces, as issue #18 suggests), each piece in the saved
+view's own ``div`` (MathJax leaves it alone); tags that span two outputs are closed by the
+page's parser, which changes no cost worth measuring."""
 SPLIT_SIZE = 65_536
 
 
