@@ -507,3 +507,43 @@ def test_thinking_folds_when_a_tool_call_shows(wire: Wire) -> None:
     kinds, during, after, labelled = asyncio.run(scenario())
     assert kinds == ["StreamWidget", "ToolCallView"]
     assert during is True and after is False and labelled
+
+
+def test_the_first_streams_widget_opens_with_the_run_before_its_first_fragment(wire: Wire) -> None:
+    """Measured in JupyterLab (``benchmarks/page.py``, #18): with the stream widget opened at
+    the first fragment, the page dispatched that fragment 26 to 37 ms after the server sent it
+    (the page was still making the model); opened with the run, 6 to 9 ms."""
+
+    async def scenario(steps: list[tuple[type, str]]) -> tuple[RunWidget, Any]:
+        run = RunWidget()
+        run.start(model="m")
+        early = run._spare
+        for index, (step, text) in enumerate(steps):
+            for event in growing(step, index, [text]):
+                run.handle(event)
+            await next_turns()
+        run.finish("done")
+        return run, early
+
+    run, early = asyncio.run(scenario([(ThinkingStep, "hmm"), (TextStep, "Hi.")]))
+    thinking, text = run.children[1], run.children[2]
+    assert early is thinking  # opened before the first fragment, shown with it, as thinking
+    assert thinking.kind == "thinking" and thinking.label.startswith("Thought for")
+    assert text.kind == "text" and text.html == render_markdown("Hi.")
+    sent = [m.data for m in wire.messages if m.comm_id == thinking.model_id]
+    assert sent[0]["state"]["kind"] == "text"  # then changed before any fragment went out
+    kind_at = next(i for i, d in enumerate(sent) if d.get("state", {}).get("kind") == "thinking")
+    first_delta = next(i for i, d in enumerate(sent) if d.get("method") == "custom")
+    assert kind_at < first_delta
+
+    async def no_stream() -> StreamWidget:
+        run = RunWidget()
+        run.start(model="m")
+        spare = run._spare
+        assert spare is not None and spare.comm is not None
+        run.handle(StepEvent(step=ToolCallStep(index=0, id_ref="c", name="f", arguments="{}")))
+        await next_turns()
+        run.finish("done")
+        return spare
+
+    assert asyncio.run(no_stream()).comm is None  # never shown: closed with the run

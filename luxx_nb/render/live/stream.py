@@ -67,6 +67,10 @@ def common_prefix_length(a: str, b: str) -> int:
     return low
 
 
+THINKING_LABEL = "Thinking…"
+"""A thinking step's summary line until it is folded."""
+
+
 class BlockStore:
     """Final HTML blocks, kept compressed a group at a time.
 
@@ -185,7 +189,7 @@ class StreamWidget(anywidget.AnyWidget):
         self, kind: str = "text", *, saved_state: bool | None = True, **kwargs: Any
     ) -> None:
         thinking = kind == "thinking"
-        kwargs.setdefault("label", "Thinking…" if thinking else "")
+        kwargs.setdefault("label", THINKING_LABEL if thinking else "")
         kwargs.setdefault("code", stream_code())
         kwargs.setdefault("ident", uuid.uuid4().hex)
         super().__init__(kind=kind, expanded=thinking, **kwargs)
@@ -199,6 +203,13 @@ class StreamWidget(anywidget.AnyWidget):
         self._lock = threading.Lock()
         self.chars = 0
         self.on_msg(self._on_message)
+
+    def become(self, kind: str) -> None:
+        """Take ``kind`` before the first fragment and before any view shows it."""
+        thinking = kind == "thinking"
+        with self.hold_sync():
+            self.kind, self.expanded = kind, thinking
+            self.label = THINKING_LABEL if thinking else ""
 
     @property
     def dirty(self) -> bool:
