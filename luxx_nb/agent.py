@@ -28,7 +28,8 @@ from .overflow import ContextOverflow, context_overflow
 from .providers.wire import Provider, Request
 from .rounds import Round, Turn, run_tools, stream_round
 from .tools import Tool, ToolContext
-from .window import MAX_REFUSALS, TokenEstimate, Window, Windower, answer_tokens, with_system
+from .window import MAX_REFUSALS, TokenEstimate, Window, answer_tokens, with_system
+from .windower import Windower
 
 __all__ = [
     "ITERATION_LIMIT_MESSAGE",

@@ -36,7 +36,8 @@ from .runner import run_sync
 from .tools import Tool, ToolContext, make_tool
 from .turn_views import call_views as _call
 from .turn_views import fallback, views_of
-from .window import TokenEstimate, Window, Windower
+from .window import TokenEstimate, Window
+from .windower import Windower
 
 if TYPE_CHECKING:
     import httpx

@@ -16,7 +16,8 @@ is corrected by the prompt tokens each answer reports (``TokenEstimate.learn``),
 chosen before sending usually fits and the common case costs no refused request. When a server
 refuses one anyway, ``overflow.context_overflow`` reads its numbers (requested and available
 tokens, in llama.cpp's, OpenAI's, vLLM's and Anthropic's shapes) so one retry with a smaller
-window usually suffices. Pure logic: no I/O, no IPython.
+window usually suffices; ``windower.py`` holds what a turn's windows learn. Pure logic: no
+I/O, no IPython.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ __all__ = [
     "ContextOverflow",
     "TokenEstimate",
     "Window",
-    "Windower",
     "answer_tokens",
     "context_overflow",
     "exchanges",
@@ -45,6 +45,11 @@ __all__ = [
 
 CUT_RESULT_TO = 400
 """Characters of an old tool result kept when results are cut to fit."""
+LONG_RESULT = 1_000
+"""Characters from which a tool result of the current exchange is cut, as a last resort."""
+CUT_MARGIN = 1.1
+"""The last resort cuts this much more than the estimate says is over, since the estimate
+of characters per token is only an estimate."""
 MESSAGE_OVERHEAD = 4
 """Tokens a chat template adds per message (role markers, separators), as OpenAI documents."""
 ANSWER_SHARE = 4
@@ -224,13 +229,16 @@ def fit(
         while len(pieces) > 1 and size(pieces) > DROP_TO * budget:
             pieces, cuts = pieces[1:], cuts[1:]
     if size(pieces) > budget:  # last, the current exchange's own results, to the room left
-        excess = int((size(pieces) - budget) * estimate.chars_per_token * 1.1)
+        excess = int((size(pieces) - budget) * estimate.chars_per_token * CUT_MARGIN)
         long = [
-            m for m in pieces[-1] if m.get("role") == "tool" and len(str(m.get("content"))) > 1_000
+            m
+            for m in pieces[-1]
+            if m.get("role") == "tool" and len(str(m.get("content"))) > LONG_RESULT
         ]
         if long:
             chars = sum(len(str(m.get("content"))) for m in long) - excess
-            cuts[-1] = _cut_results(pieces[-1], max(CUT_RESULT_TO, chars // len(long) - 100))
+            share = chars // len(long) - _MARK_ROOM  # the mark fits in each one's share
+            cuts[-1] = _cut_results(pieces[-1], max(CUT_RESULT_TO, share))
     if size(pieces) > budget:
         raise ContextTooSmallError(needed=size(pieces) + overhead, available=budget + overhead)
     results = sum(1 for piece in pieces[:-1] for message in piece if message.get(_CUT_KEY))
@@ -250,6 +258,7 @@ def _join(pieces: Sequence[Sequence[Mapping[str, Any]]]) -> list[Mapping[str, An
 
 
 _CUT_MARK = "\n[… {cut:,} more characters of this tool result were left out to fit the context]"
+_MARK_ROOM = 100  # characters ``_CUT_MARK`` takes once formatted, with some to spare
 _CUT_KEY = "_luxx_cut"  # marks a message cut here; removed before the window is returned
 
 
@@ -273,127 +282,3 @@ def _cut_results(piece: list[Mapping[str, Any]], keep: int = CUT_RESULT_TO) -> i
             piece[i] = {**message, "content": shortened, _CUT_KEY: True}
             total += cut
     return total
-
-
-class Windower:
-    """The window of each request of a turn, and what it learns when a server refuses one.
-
-    It holds what windows depend on across the rounds of a turn (and, kept by ``Chat``, across
-    turns): the estimate, the context size (given, reported by the local server, or read from a
-    refusal), the room for the answer and the tool definitions' size.
-    """
-
-    def __init__(
-        self,
-        *,
-        estimate: TokenEstimate,
-        context: int | None = None,
-        system: str | None = None,
-        answer: int | None = None,
-        max_history: int | None = None,
-        extra_chars: int = 0,
-    ) -> None:
-        self.estimate, self.context, self.system = estimate, context, system
-        self.answer, self.max_history, self.extra_chars = answer, max_history, extra_chars
-        self.limit: int | None = None  # tokens of messages, once a refusal gave no numbers
-        self.learned: int | None = None  # the context a refusal gave
-        self.reported: int | None = None  # the context the server said it has, once asked
-        self.asked = False  # whether the server answered that question (with a size or not)
-        self.start, self.cut = 0, False  # where the last window began, and whether it cut
-        self._first: Mapping[str, Any] | None = None  # the conversation ``start`` counts in
-
-    def window(self, messages: Sequence[Mapping[str, Any]]) -> Window:
-        """Raises ``ContextTooSmallError`` when the current exchange cannot fit."""
-        first = messages[0] if messages else None
-        if first is not self._first:  # a new or replaced conversation starts over
-            self.start, self.cut, self._first = 0, False, first
-        window = fit(
-            messages,
-            context=self.context,
-            estimate=self.estimate,
-            system=self.system,
-            answer=self.answer,
-            max_history=self.max_history,
-            overhead=int(self.extra_chars / self.estimate.chars_per_token),
-            limit=self.limit,
-            start=self.start,
-            cut=self.cut,
-        )
-        self.start, self.cut = window.first, self.cut or window.cut_results > 0
-        return window
-
-    def report(self, size: int | None) -> None:
-        """The context size the server reported: it holds where no other size is known."""
-        self.asked = True
-        if size:
-            self.reported = size
-            self.context = self.context or size
-
-    def sent(self, window: Window) -> list[Mapping[str, Any]]:
-        """The messages of a request as the server counts them: with the system prompt."""
-        return with_system(self.system, window.messages)
-
-    def learn(self, window: Window, prompt_tokens: int | None) -> None:
-        """An answered request's prompt tokens correct the estimate."""
-        self.estimate.learn(self.sent(window), prompt_tokens, self.extra_chars)
-
-    def _room_left(self, overflow: ContextOverflow) -> bool:
-        """Whether the refusal counted messages that fit its context with room for an answer
-        (it counted in the answer asked for, as vLLM does)."""
-        if not overflow.prompt or not overflow.available:
-            return False
-        room = answer_tokens(self.answer, overflow.available) or 0
-        return overflow.prompt + room <= overflow.available
-
-    def refused(
-        self, overflow: ContextOverflow, window: Window, messages: Sequence[Mapping[str, Any]]
-    ) -> Window | None:
-        """The next, smaller window after ``window`` was refused; None when none is smaller.
-
-        The refusal's numbers go first (the context it gives, the prompt tokens it counted);
-        when they give nothing smaller (no numbers, or numbers that do not match what the
-        server accepts), the next window is ``SHRINK`` times the refused one. Raises
-        ``ContextTooSmallError`` when the refusal's own context size cannot hold the prompt.
-        """
-        if overflow.available:
-            self.context = self.learned = overflow.available
-        if overflow.prompt:
-            self.estimate.learn(self.sent(window), overflow.prompt, self.extra_chars)
-        try:
-            retry: Window | None = self.window(messages)
-        except ContextTooSmallError:
-            if overflow.available:
-                raise
-            retry = None
-        if retry is not None and retry.smaller_than(window):
-            return retry
-        if retry is not None and retry.budget != window.budget and self._room_left(overflow):
-            return retry  # the same messages, asking for only the room left for the answer
-        if window.sent == 1 and overflow.prompt and overflow.available:
-            fits = overflow.available
-            if overflow.prompt <= fits:  # the server counted the answer's room in (vLLM does)
-                fits -= answer_tokens(self.answer, fits) or 0
-            raise ContextTooSmallError(needed=overflow.prompt, available=fits)
-        sent, before = self.estimate.tokens(self.sent(window)), self.limit
-        self.limit = int(SHRINK * min(sent, self.limit or sent))
-        try:
-            retry = self.window(messages)
-        except ContextTooSmallError:
-            retry = None
-        if retry is not None and retry.smaller_than(window):
-            return retry
-        self.limit = before  # a limit that left nothing out is no limit for the next turns
-        return None
-
-    def too_long(
-        self, overflow: ContextOverflow, window: Window, refusal: str
-    ) -> ContextTooSmallError | None:
-        """The plain-words error for a refusal of a window of the current exchange alone (the
-        server's message is its detail); None when the window still held older exchanges."""
-        if window.sent != 1:
-            return None
-        needed = overflow.prompt or self.estimate.tokens(self.sent(window)) + int(
-            self.extra_chars / self.estimate.chars_per_token
-        )
-        available = overflow.available or self.context
-        return ContextTooSmallError(needed=needed, available=available, detail=refusal)

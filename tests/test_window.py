@@ -14,11 +14,11 @@ from luxx_nb.window import (
     ContextOverflow,
     TokenEstimate,
     Window,
-    Windower,
     context_overflow,
     exchanges,
     fit,
 )
+from luxx_nb.windower import Windower
 
 KEY = "sk-test-canary-window-0123456789abcdef"
 
