@@ -9,8 +9,9 @@ import threading
 import time
 
 from support.builders import text_stream, tool_call_stream
+from support.tools import LAUNCHED, launch
 
-from luxx_nb import Chat, tool
+from luxx_nb import Chat
 from luxx_nb.approval import (
     DECLINED_MESSAGE,
     NO_FRONT_END,
@@ -26,17 +27,6 @@ from luxx_nb.render.saved.snapshot import HtmlRenderer
 from luxx_nb.runner import run_sync
 
 KEY = "sk-test-canary-0123456789abcdef"
-LAUNCHED: list[str] = []
-
-
-@tool(approve=True)
-def launch(target: str) -> str:
-    """Launch something (a tool that acts).
-
-    target: what to launch
-    """
-    LAUNCHED.append(target)
-    return f"launched {target}"
 
 
 def make_chat(server, **kwargs):

@@ -15,24 +15,14 @@ from typing import Any
 import ipywidgets
 import pytest
 from support.builders import json_error, text_stream, tool_call_stream
+from support.tools import LAUNCHED, launch
 
-from luxx_nb import Chat, ChatView, tool
+from luxx_nb import Chat, ChatView
 from luxx_nb.render.live.panel import PageButtons, PromptBox, echo_html
 from luxx_nb.render.live.stream import StreamWidget
 from luxx_nb.render.live.tree import RunWidget
 
 KEY = "sk-panel-canary-0123456789abcdef"
-LAUNCHED: list[str] = []
-
-
-@tool(approve=True)
-def launch(target: str) -> str:
-    """Launch something (a tool that acts).
-
-    target: what to launch
-    """
-    LAUNCHED.append(target)
-    return f"launched {target}"
 
 
 def make_chat(server: Any, **kwargs: Any) -> Chat:
