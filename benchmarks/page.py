@@ -177,18 +177,19 @@ for i in range({count}):
 FLOOR_RATE = 1 / SLOW_INTERVAL
 """Updates a second of a paced stream (``render/live/tree.py``): 10."""
 SAVED = """\
-import re, sys
+import sys
 from IPython.display import HTML
 sys.path.insert(0, {here!r})
 from answers import answer
 from luxx_nb.events import StepEvent, TextStep
-from luxx_nb.render.markdown import render_markdown
+from luxx_nb.render.markdown import IncrementalMarkdown
 from luxx_nb.render.saved.snapshot import HtmlRenderer
 text = answer({size})
 saved = HtmlRenderer(); saved.start(model="test-model")
 saved.handle(StepEvent(step=TextStep(index=0, content=text)))
 saved.finish("done")
-blocks = re.findall(r".*?\\n(?=<|$)|.+$", render_markdown(text), flags=re.S)
+markdown = IncrementalMarkdown()  # the blocks a live view hands the snapshot
+blocks = markdown.feed(text).blocks + markdown.finish("").blocks
 page = "".join(saved.pieces({{0: iter(blocks)}}))"""
 """``html``: the same saved view as luxx_nb's of the answer, made in the set-up cell, then
 shown by a plain ``display``: JupyterLab's own cost of showing it, with no luxx_nb run."""
@@ -367,7 +368,8 @@ def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: s
         p95, worst, slow = _keys(seen)
         socket = page.evaluate("() => window.__luxxSocket.at")
         saved, nan = seen["saved"], float("nan")
-        end = [d for d, at in zip(seen["long"], seen["ends"], strict=True) if saved and at >= saved]
+        ends = zip(seen["long"], seen["ends"], strict=True)
+        end = [d for d, at in ends if saved is not None and at >= saved]
         busy = after["TaskDuration"] - before["TaskDuration"]
         return {
             "system": case.system,
@@ -380,7 +382,7 @@ def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: s
             "above idle %": 100 * (busy / window - idle_share),
             "long tasks": len(seen["long"]),
             "longest ms": max(seen["long"], default=0.0),
-            "end longest ms": max(end, default=0.0) if seen["saved"] is not None else nan,
+            "end longest ms": max(end, default=0.0) if saved is not None else nan,
             "key p95 ms": p95,
             "key max ms": worst,
             "slow keys": f"{slow}/{seen['keys']}",
