@@ -40,7 +40,8 @@ the package, such as a worktree of the commit before a change); the naive cell (
 of the smallest widget update at luxx_nb's paced rate (10 a second); ``html``, JupyterLab's own
 cost of showing luxx_nb's saved view of the same answer with a plain ``display`` (what the end
 of a run cannot cost less than, while the saved view is one ``text/html`` output). *end
-longest ms*: the longest task that ended once the saved view was in the page. Full speed: the
+longest ms*: the longest task that ended once the saved view was in the page; *stream long
+tasks* and *stream longest ms*, those that ended before it. Full speed: the
 answer as fast as the server writes it. Paced: one 4-character fragment every 1/rate seconds,
 as a real model sends them. ``--trace`` writes a Chromium trace per case and prints where the
 main thread's time went.
@@ -369,7 +370,9 @@ def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: s
         socket = page.evaluate("() => window.__luxxSocket.at")
         saved, nan = seen["saved"], float("nan")
         ends = zip(seen["long"], seen["ends"], strict=True)
-        end = [d for d, at in ends if saved is not None and at >= saved]
+        end, during = [], []
+        for duration, at in ends:
+            (end if saved is not None and at >= saved else during).append(duration)
         busy = after["TaskDuration"] - before["TaskDuration"]
         return {
             "system": case.system,
@@ -383,6 +386,8 @@ def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: s
             "long tasks": len(seen["long"]),
             "longest ms": max(seen["long"], default=0.0),
             "end longest ms": max(end, default=0.0) if saved is not None else nan,
+            "stream long tasks": len(during),
+            "stream longest ms": max(during, default=0.0),
             "key p95 ms": p95,
             "key max ms": worst,
             "slow keys": f"{slow}/{seen['keys']}",
@@ -433,6 +438,7 @@ COLUMNS = [
     ("system", "{}"), ("case", "{}"), ("fragments", "{:,}"), ("stream s", "{:.1f}"),
     ("busy s", "{:.2f}"), ("busy %", "{:.1f}"), ("idle %", "{:.1f}"), ("above idle %", "{:.1f}"),
     ("long tasks", "{}"), ("longest ms", "{:.0f}"), ("end longest ms", "{:.0f}"),
+    ("stream long tasks", "{}"), ("stream longest ms", "{:.0f}"),
     ("key p95 ms", "{:.0f}"),
     ("key max ms", "{:.0f}"), ("slow keys", "{}"), ("idle key p95 ms", "{:.0f}"),
     ("first ms", "{:.0f}"), ("at socket ms", "{:.0f}"), ("nodes", "{:,.0f}"),

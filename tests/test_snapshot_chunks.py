@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 
 from benchmarks.answers import answer
-from luxx_nb.render.live.stream import BlockStore
+from luxx_nb.render.live.stream import BlockStore, StreamCode
 from luxx_nb.render.markdown import render_markdown
-from luxx_nb.render.saved.snapshot import _CHUNK, CHUNK, _chunked
+from luxx_nb.render.markup import CHUNK, CHUNK_STYLE
+from luxx_nb.render.saved.snapshot import _CHUNK, _chunked
 
 
 def drained(text: str) -> list[str]:
@@ -44,3 +45,12 @@ def test_a_long_answer_is_in_chunks_of_whole_blocks() -> None:
 def test_a_short_answer_keeps_its_markup() -> None:
     pieces = drained(answer(3_000))
     assert "".join(_chunked(iter(pieces))) == "".join(pieces) == render_markdown(answer(3_000))
+
+
+def test_the_live_view_chunks_as_the_saved_view_does() -> None:
+    """One size and one style for both views: the page's code names ``CHUNK`` and its
+    stylesheet gives ``.luxx-chunk`` the saved chunk's style."""
+    assert re.findall(r"^const CHUNK = (\d+);$", StreamCode._esm, flags=re.M) == [str(CHUNK)]
+    rules = re.findall(r"\.luxx-stream \.luxx-chunk \{ ([^}]*) \}", StreamCode._css)
+    assert rules == [CHUNK_STYLE]
+    assert CHUNK_STYLE in _CHUNK and BlockStore.PIECE == CHUNK

@@ -21,6 +21,8 @@ from luxx_nb.render.formatting import STATE_LABELS, pretty_json
 from luxx_nb.render.query import query_arguments_html, query_error, query_result_html
 
 __all__ = [
+    "CHUNK",
+    "CHUNK_STYLE",
     "FAIL",
     "LABEL",
     "LOCAL_NOTE",
@@ -40,6 +42,19 @@ __all__ = [
 
 SHOWN_CHARS = 20_000
 """Longer tool output is cut, live and saved: the page needs a preview, not a megabyte of repr."""
+
+CHUNK = 65_536
+"""Characters of HTML in a chunk of a long answer, live and saved: final blocks go in chunks
+of whole blocks the page lays out only near the screen (``CHUNK_STYLE``). The browser checks
+every such chunk against the screen in each frame that changes layout; measured in JupyterLab
+in Chromium (``benchmarks/page.py``, #18), a 10 MB answer in chunks of 16 KB made about 600 of
+them, that check took 5 to 28 ms of a frame, and the longest task while it streamed was 214 to
+285 ms (4 runs); in chunks of 64 KB it was 95 to 129 ms, with the page 13 to 18% less busy.
+The page's stream view (``frontend/stream.js``) names the same size."""
+CHUNK_STYLE = "content-visibility:auto;contain-intrinsic-size:auto 12000px;"
+"""A chunk, laid out only near the screen; until it has been, it stands in at about the height
+of a chunk (64 KB of prose is 13,500 to 14,000 px tall at 900 px wide, measured in Chromium),
+so the scroll bar of a saved answer tells its length."""
 
 MUTED = "color:var(--jp-ui-font-color2,#616161);"
 OK = "color:var(--jp-success-color1,#388e3c);"

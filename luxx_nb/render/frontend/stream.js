@@ -126,9 +126,10 @@ function initialize({ model }) {
 }
 
 // Final blocks go in chunks of about CHUNK characters of HTML, each laid out and painted
-// only while it is near the screen (`content-visibility: auto` in stream.css): a long
-// answer's updates then cost the page the chunks in view, not the whole output.
-const CHUNK = 16384;
+// only while it is near the screen (`content-visibility: auto`, markup.CHUNK_STYLE): a long
+// answer's updates then cost the page the chunks in view, not the whole output. The size
+// is markup.CHUNK, shared with the saved view (tests/test_snapshot_chunks.py holds them equal).
+const CHUNK = 65536;
 
 function element(tag, className) {
   const node = document.createElement(tag);

@@ -23,6 +23,7 @@ import ipywidgets
 import traitlets
 
 from luxx_nb.render.markdown import CODE_CSS, IncrementalMarkdown, Update
+from luxx_nb.render.markup import CHUNK, CHUNK_STYLE
 
 __all__ = ["StreamCode", "StreamWidget", "common_prefix_length", "stream_code", "utf16_length"]
 
@@ -82,9 +83,9 @@ class BlockStore:
     """
 
     GROUP = 524_288
-    PIECE = 16_384
+    PIECE = CHUNK
     """A drained group comes back in pieces of whole blocks of about this many characters
-    (the snapshot lays each out only near the screen: ``render/saved/snapshot.py``)."""
+    (the snapshot lays each out only near the screen: ``render/markup.py``)."""
 
     def __init__(self) -> None:
         self._packed: list[tuple[bytes, list[int]]] = []  # each with its pieces' ends
@@ -147,7 +148,11 @@ class StreamCode(anywidget.AnyWidget):
     """
 
     _esm = _compact(_FRONTEND.joinpath("stream.js").read_text(encoding="utf-8"))
-    _css = _compact(_FRONTEND.joinpath("stream.css").read_text(encoding="utf-8") + CODE_CSS)
+    _css = _compact(
+        _FRONTEND.joinpath("stream.css").read_text(encoding="utf-8")
+        + f".luxx-stream .luxx-chunk {{ {CHUNK_STYLE} }}\n"
+        + CODE_CSS
+    )
 
 
 _code: list[StreamCode] = []

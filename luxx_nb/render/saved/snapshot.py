@@ -6,11 +6,12 @@ well with no kernel, no JavaScript and no stylesheet of ours (GitHub strips ``<s
 layout lives in ``style`` attributes with plain fallbacks for JupyterLab's theme variables,
 and the one ``<style>`` block only adds code colors.
 
-A long answer (over ``CHUNK`` characters of HTML) goes in chunks that the page lays out only
-near the screen (``content-visibility: auto``): measured in JupyterLab in Chromium
-(``benchmarks/page.py``, issue #18), the page laid a 1 MB snapshot out whole in the task that
-showed it, 408 ms of a 782 ms task, where parsing it took 21 ms. A short answer's markup is
-as it was; a page that ignores the property lays the chunks out as plain ``div`` elements.
+A long answer (over ``CHUNK`` characters of HTML, ``render/markup.py``, as in the live view)
+goes in chunks that the page lays out only near the screen (``content-visibility: auto``):
+measured in JupyterLab in Chromium (``benchmarks/page.py``, issue #18), the page laid a 1 MB
+snapshot out whole in the task that showed it, 408 ms of a 782 ms task, where parsing it took
+21 ms. A short answer's markup is as it was; a page that ignores the property lays the chunks
+out as plain ``div`` elements.
 
 Every string from a model, a tool or a variable is escaped (``render/markup.py``, shared
 with the live view), or rendered by ``render_markdown`` (raw HTML off, then an nh3
@@ -27,6 +28,8 @@ from luxx_nb.events import Event, Step, Usage
 from luxx_nb.render.formatting import tool_title
 from luxx_nb.render.markdown import CODE_CSS, render_markdown
 from luxx_nb.render.markup import (
+    CHUNK,
+    CHUNK_STYLE,
     FAIL,
     MUTED,
     OK,
@@ -67,11 +70,7 @@ _STYLE = (
     "background: var(--jp-cell-editor-background, #f7f7f7); }\n"
     "</style>"
 )
-CHUNK = 16_384
-"""Characters of HTML from which a thinking or text step goes in chunks of about this size."""
-_CHUNK = (
-    '<div class="luxx-chunk" style="content-visibility:auto;contain-intrinsic-size:auto 600px;">'
-)
+_CHUNK = f'<div class="luxx-chunk" style="{CHUNK_STYLE}">'
 """A chunk's first block keeps its top margin: contained, it would not collapse with the
 last block's bottom margin before it, so the gap between chunks is a little wider."""
 
