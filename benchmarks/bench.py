@@ -118,21 +118,30 @@ def luxx_cell(server: ServerProcess, prompt: str = "Write a long answer.") -> st
     return f"%%luxx --model test-model --base-url {server.base_url} --no-tools\n{prompt}"
 
 
-NAIVE = """\
-import html, json, httpx, ipywidgets
+PIECES = """\
+import json, httpx
+def pieces():
+    body = {{"model": "m", "stream": True, "messages": [{{"role": "user", "content": "hi"}}]}}
+    with httpx.Client(timeout=600) as client:
+        with client.stream("POST", "{url}/chat/completions", json=body) as response:
+            for line in response.iter_lines():
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    for choice in json.loads(line[6:]).get("choices") or ():
+                        if piece := (choice.get("delta") or {{}}).get("content"):
+                            yield piece
+"""
+"""A cell's reader of the answer's text from the model server at ``{url}``, piece by piece."""
+NAIVE = (
+    PIECES
+    + """\
+import html, ipywidgets
 from IPython.display import display
 view = ipywidgets.HTML(); display(view); text = ""
-body = {{"model": "m", "stream": True, "messages": [{{"role": "user", "content": "hi"}}]}}
-with httpx.Client(timeout=600) as client:
-    with client.stream("POST", "{url}/chat/completions", json=body) as response:
-        for line in response.iter_lines():
-            if line.startswith("data: ") and line != "data: [DONE]":
-                for choice in json.loads(line[6:]).get("choices") or ():
-                    piece = (choice.get("delta") or {{}}).get("content")
-                    if piece:
-                        text += piece
-                        view.value = "<pre>" + html.escape(text) + "</pre>"  # the whole text
+for piece in pieces():
+    text += piece
+    view.value = "<pre>" + html.escape(text) + "</pre>"  # the whole text
 """
+)
 CHATLAB = """\
 from chatlab import Chat
 chat = Chat(model="test-model", base_url="{url}", api_key="sk-bench")

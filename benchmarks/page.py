@@ -39,7 +39,8 @@ the package, such as a worktree of the commit before a change); the naive cell (
 ``benchmarks/.peers-venv`` (``bench.py`` installs it there); ``floor``, JupyterLab's own cost
 of the smallest widget update at luxx_nb's paced rate (10 a second); ``html``, JupyterLab's own
 cost of showing luxx_nb's saved view of the same answer with a plain ``display`` (what the end
-of a run cannot cost less than, while the saved view is one ``text/html`` output). *end
+of a run cannot cost less than, while the saved view is one ``text/html`` output); ``print``,
+JupyterLab's own cost of a stream of plain text, the same answer printed as it arrives. *end
 longest ms*: the longest task that ended once the saved view was in the page; *stream long
 tasks* and *stream longest ms*, those that ended before it. Full speed: the
 answer as fast as the server writes it. Paced: one 4-character fragment every 1/rate seconds,
@@ -66,7 +67,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the loopback server and Lab are test support
 
 from answers import MARKER, answer  # noqa: E402
-from bench import CHATLAB, FRAGMENT, NAIVE, luxx_cell, peer_python  # noqa: E402
+from bench import CHATLAB, FRAGMENT, NAIVE, PIECES, luxx_cell, peer_python  # noqa: E402
 from support.builders import text_stream  # noqa: E402
 from support.lab import CHROMIUM, CHROMIUM_FLAGS, Lab, open_notebook, start_lab, stop  # noqa: E402
 from support.server import ServerProcess  # noqa: E402
@@ -210,6 +211,10 @@ its own ``display`` (the snapshot in pieces, as issue #18 suggests), each piece 
 view's own ``div`` (MathJax leaves it alone); tags that span two outputs are closed by the
 page's parser, which changes no cost worth measuring."""
 SPLIT_SIZE = 65_536
+PRINT = PIECES + "for piece in pieces():\n    print(piece, end='')\n"
+"""``print``: the same answer read from the same server, printed as it comes: JupyterLab's
+own way of showing a stream of text (ipykernel sends stdout every 0.2 s, and the page adds
+it to a plain-text output), with no widget and no Markdown."""
 
 
 def _cells(case: Case, server: ServerProcess) -> list[str]:
@@ -225,6 +230,8 @@ def _cells(case: Case, server: ServerProcess) -> list[str]:
         return ["%load_ext luxx_nb", luxx_cell(server), ""]
     if case.system == "naive":
         return ["import ipywidgets", NAIVE.format(url=server.base_url), ""]
+    if case.system == "print":
+        return ["import httpx", PRINT.format(url=server.base_url), ""]
     return ["import chatlab", CHATLAB.format(url=server.base_url), ""]
 
 
