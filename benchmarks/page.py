@@ -376,9 +376,8 @@ def measure(browser: Any, lab: Lab, server: ServerProcess, case: Case, kernel: s
         p95, worst, slow = _keys(seen)
         socket = page.evaluate("() => window.__luxxSocket.at")
         saved, nan = seen["saved"], float("nan")
-        ends = zip(seen["long"], seen["ends"], strict=True)
         end, during = [], []
-        for duration, at in ends:
+        for duration, at in zip(seen["long"], seen["ends"], strict=True):
             (end if saved is not None and at >= saved else during).append(duration)
         busy = after["TaskDuration"] - before["TaskDuration"]
         return {

@@ -49,7 +49,8 @@ of whole blocks the page lays out only near the screen (``CHUNK_STYLE``). The br
 every such chunk against the screen in each frame that changes layout; measured in JupyterLab
 in Chromium (``benchmarks/page.py``, #18), a 10 MB answer in chunks of 16 KB made about 600 of
 them, that check took 5 to 28 ms of a frame, and the longest task while it streamed was 214 to
-285 ms (4 runs); in chunks of 64 KB it was 95 to 129 ms, with the page 13 to 18% less busy.
+285 ms (4 runs); in chunks of 64 KB it was 95 to 129 ms in 5 runs of 6 (218 in one), and
+the page was busy a median 82 s against 100 s.
 The page's stream view (``frontend/stream.js``) names the same size."""
 CHUNK_STYLE = "content-visibility:auto;contain-intrinsic-size:auto 12000px;"
 """A chunk, laid out only near the screen; until it has been, it stands in at about the height
