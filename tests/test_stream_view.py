@@ -20,7 +20,8 @@ from comm.base_comm import BaseComm
 from support.lab import CHROMIUM_FLAGS, require_chromium
 
 from benchmarks.answers import answer
-from luxx_nb.render.live.stream import StreamWidget
+from luxx_nb.render.live.stream import StreamCode, StreamWidget
+from luxx_nb.render.markup import CHUNK
 
 HOSTILE = (
     "A long paragraph with no break " + "and more words " * 60 + "that ends here.\n\n"
@@ -49,6 +50,8 @@ HARNESS = """async ([source, messages]) => {
     const body = el.querySelector('.luxx-md');
     const expected = document.createElement('div');
     const wrong = [];
+    const hidden = [];
+    const squash = (text) => text.replace(/\\s+/g, ' ').trim();
     let appended = 0;
     for (const name of ['appendData', 'insertData']) {
         const original = CharacterData.prototype[name];
@@ -61,14 +64,24 @@ HARNESS = """async ([source, messages]) => {
         for (const handler of handlers['msg:custom']) handler(message);
         expected.innerHTML = html;
         const shown = document.createElement('div');
-        for (const part of body.querySelectorAll('.luxx-chunk, .luxx-tail')) {
+        for (const part of body.querySelectorAll('.luxx-chunk, .luxx-open, .luxx-tail')) {
             shown.append(...part.cloneNode(true).childNodes);
         }
         shown.normalize();
         expected.normalize();
         if (!shown.isEqualNode(expected)) wrong.push([index, shown.innerHTML, html]);
+        // The newest text is in what the page renders at once, not a frame later.
+        const walker = document.createTreeWalker(expected, NodeFilter.SHOW_TEXT);
+        let last = '';
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            if (node.data.trim()) last = squash(node.data);
+        }
+        if (!squash(body.innerText).includes(last)) hidden.push([index, last]);
     });
-    return {wrong: wrong.slice(0, 3), appended, messages: messages.length};
+    const chunks = [...body.querySelectorAll('.luxx-chunk, .luxx-open')].map(
+        (part) => [part.className, getComputedStyle(part).contentVisibility]);
+    return {wrong: wrong.slice(0, 3), appended, messages: messages.length,
+            hidden: hidden.slice(0, 3), chunks};
 }"""
 
 
@@ -117,5 +130,36 @@ def test_appended_text_builds_the_dom_the_parser_would() -> None:
                 assert not seen["wrong"], seen["wrong"]
                 # Most updates of prose take the cheap path (the rest parse the tail).
                 assert seen["appended"] > seen["messages"] / 2, seen
+        finally:
+            browser.close()
+
+
+@pytest.mark.timeout(120)
+def test_streamed_text_stays_rendered_as_it_moves_into_chunks() -> None:
+    """With the view's stylesheet: after every message the newest text is in the page's
+    rendered text (``innerText``) at once. Chromium leaves a new ``content-visibility: auto``
+    element out of it until its next frame; the end of a run moved a one-paragraph answer
+    from the tail into such a chunk, and the browser test of Stop read the answer as gone.
+    Full chunks are laid out only near the screen; the one still filling always is."""
+    chromium = require_chromium()
+    import playwright.sync_api as playwright
+
+    source = resources.files("luxx_nb.render").joinpath("frontend", "stream.js").read_text()
+    paragraph = "The answer goes on and on, word after word. " * 60
+    long = messages(answer(300_000), 3_000)
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page()
+            page.add_style_tag(content=StreamCode._css)
+            short = page.evaluate(HARNESS, [source, messages(paragraph, 6)])
+            assert not short["wrong"] and not short["hidden"], short
+            assert short["chunks"] == [["luxx-open", "visible"]]
+            seen = page.evaluate(HARNESS, [source, json.loads(json.dumps(long))])
+            assert not seen["wrong"] and not seen["hidden"], seen["hidden"]
+            *full, last = seen["chunks"]
+            assert len(full) >= 300_000 // (2 * CHUNK), seen["chunks"]
+            assert set(map(tuple, full)) == {("luxx-chunk", "auto")}
+            assert last == ["luxx-open", "visible"]
         finally:
             browser.close()

@@ -129,6 +129,10 @@ function initialize({ model }) {
 // only while it is near the screen (`content-visibility: auto`, markup.CHUNK_STYLE): a long
 // answer's updates then cost the page the chunks in view, not the whole output. The size
 // is markup.CHUNK, shared with the saved view (tests/test_snapshot_chunks.py holds them equal).
+// The chunk still filling is `luxx-open`, laid out as any block, and becomes `luxx-chunk`
+// once full: Chromium leaves a new `content-visibility: auto` element out of the page's
+// rendered text until its next frame has checked it against the screen, so the text that
+// moved from the tail into a new chunk at the end of a run read as gone for a frame.
 const CHUNK = 65536;
 
 function element(tag, className) {
@@ -193,7 +197,7 @@ function render({ model, el }) {
   };
   let chunk = null;
   let chunkSize = 0;
-  const newChunk = () => blocksEl.appendChild(element("div", "luxx-chunk"));
+  const newChunk = () => blocksEl.appendChild(element("div", "luxx-open"));
   const view = {
     reset() {
       const final = model.get("html");
@@ -209,7 +213,9 @@ function render({ model, el }) {
         group.push(block);
         size += block.length;
         if (size >= CHUNK) {
-          newChunk().innerHTML = group.join("");
+          const full = newChunk();
+          full.className = "luxx-chunk";
+          full.innerHTML = group.join("");
           group = [];
           size = 0;
         }
@@ -225,6 +231,7 @@ function render({ model, el }) {
       if (!body.contains(tailEl)) return view.reset();
       for (const block of fresh) {
         if (!chunk || chunkSize >= CHUNK) {
+          if (chunk) chunk.className = "luxx-chunk";
           chunk = newChunk();
           chunkSize = 0;
         }
