@@ -129,10 +129,13 @@ function initialize({ model }) {
 // only while it is near the screen (`content-visibility: auto`, markup.CHUNK_STYLE): a long
 // answer's updates then cost the page the chunks in view, not the whole output. The size
 // is markup.CHUNK, shared with the saved view (tests/test_snapshot_chunks.py holds them equal).
-// The chunk still filling is `luxx-open`, laid out as any block, and becomes `luxx-chunk`
-// once full: Chromium leaves a new `content-visibility: auto` element out of the page's
-// rendered text until its next frame has checked it against the screen, so the text that
-// moved from the tail into a new chunk at the end of a run read as gone for a frame.
+// A chunk made as the stream grows takes text that was already shown in the tail, so it is
+// `luxx-open` (laid out as any block) until the next frame: Chromium leaves a new
+// `content-visibility: auto` element out of the page's text (`innerText`, what is found and
+// copied) until a frame has checked it against the screen, and a one-paragraph answer, moved
+// from the tail into its first chunk at the end of a run, read as gone until then. Left
+// open until full instead, a chunk cost the page 87 and 104 long tasks while 10 MB streamed,
+// against 7 and 15 (benchmarks/page.py).
 const CHUNK = 65536;
 
 function element(tag, className) {
@@ -197,7 +200,17 @@ function render({ model, el }) {
   };
   let chunk = null;
   let chunkSize = 0;
-  const newChunk = () => blocksEl.appendChild(element("div", "luxx-open"));
+  const newChunk = () => blocksEl.appendChild(element("div", "luxx-chunk"));
+  let settle = 0;
+  const openChunk = () => {
+    settle ||= requestAnimationFrame(() => {
+      settle = 0;
+      for (const open of blocksEl.querySelectorAll(":scope > .luxx-open")) {
+        open.className = "luxx-chunk";
+      }
+    });
+    return blocksEl.appendChild(element("div", "luxx-open"));
+  };
   const view = {
     reset() {
       const final = model.get("html");
@@ -213,9 +226,7 @@ function render({ model, el }) {
         group.push(block);
         size += block.length;
         if (size >= CHUNK) {
-          const full = newChunk();
-          full.className = "luxx-chunk";
-          full.innerHTML = group.join("");
+          newChunk().innerHTML = group.join("");
           group = [];
           size = 0;
         }
@@ -231,8 +242,7 @@ function render({ model, el }) {
       if (!body.contains(tailEl)) return view.reset();
       for (const block of fresh) {
         if (!chunk || chunkSize >= CHUNK) {
-          if (chunk) chunk.className = "luxx-chunk";
-          chunk = newChunk();
+          chunk = openChunk();
           chunkSize = 0;
         }
         chunk.insertAdjacentHTML("beforeend", block);
