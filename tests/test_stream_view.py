@@ -6,6 +6,8 @@ right only where the parser would have built the same DOM, so this replays the m
 real ``StreamWidget`` sends, fragment by fragment, into the view's ``render`` with a stand-in
 model, and after every message compares the view's DOM with the kernel's HTML parsed whole:
 prose, lists, code, tables, entities and markup the model wrote (escaped), split anywhere.
+With the view's stylesheet, it also checks that the newest text stays in the page's rendered
+text while it moves into chunks laid out only near the screen.
 """
 
 from __future__ import annotations
