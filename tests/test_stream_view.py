@@ -19,7 +19,7 @@ from typing import Any
 import comm
 import pytest
 from comm.base_comm import BaseComm
-from support.lab import CHROMIUM_FLAGS, require_chromium
+from support.lab import chromium_page, require_chromium
 
 from benchmarks.answers import answer
 from luxx_nb.render.live.stream import StreamCode, StreamWidget
@@ -33,6 +33,8 @@ HOSTILE = (
     "| a | b |\n|---|---|\n| 1 | 2 & 3 |\n\n"
     "> a quote that goes on\n> and on\n\nThe end, with trailing spaces   \nand a last line."
 )
+
+SOURCE = resources.files("luxx_nb.render").joinpath("frontend", "stream.js").read_text()
 
 HARNESS = """async ([source, messages, frames]) => {
     const url = URL.createObjectURL(new Blob([source], {type: 'text/javascript'}));
@@ -123,23 +125,14 @@ def messages(text: str, size: int) -> list[tuple[dict[str, Any], str]]:
 
 @pytest.mark.timeout(120)
 def test_appended_text_builds_the_dom_the_parser_would() -> None:
-    chromium = require_chromium()
-    import playwright.sync_api as playwright
-
-    source = resources.files("luxx_nb.render").joinpath("frontend", "stream.js").read_text()
     cases = [messages(HOSTILE, size) for size in (1, 3, 4, 7)]
     cases.append(messages(answer(8_000), 4))
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page()
-            for case in cases:
-                seen = page.evaluate(HARNESS, [source, json.loads(json.dumps(case))])
-                assert not seen["wrong"], seen["wrong"]
-                # Most updates of prose take the cheap path (the rest parse the tail).
-                assert seen["appended"] > seen["messages"] / 2, seen
-        finally:
-            browser.close()
+    with chromium_page(require_chromium()) as page:
+        for case in cases:
+            seen = page.evaluate(HARNESS, [SOURCE, json.loads(json.dumps(case))])
+            assert not seen["wrong"], seen["wrong"]
+            # Most updates of prose take the cheap path (the rest parse the tail).
+            assert seen["appended"] > seen["messages"] / 2, seen
 
 
 @pytest.mark.timeout(120)
@@ -149,23 +142,14 @@ def test_streamed_text_stays_rendered_as_it_moves_into_chunks() -> None:
     element out of it until its next frame; the end of a run moved a one-paragraph answer
     from the tail into such a chunk, and the browser test of Stop read the answer as gone.
     A new chunk is laid out as any block until the next frame, then only near the screen."""
-    chromium = require_chromium()
-    import playwright.sync_api as playwright
-
-    source = resources.files("luxx_nb.render").joinpath("frontend", "stream.js").read_text()
     paragraph = "The answer goes on and on, word after word. " * 60
     long = messages(answer(300_000), 3_000)
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page()
-            page.add_style_tag(content=StreamCode._css)
-            short = page.evaluate(HARNESS, [source, messages(paragraph, 6), True])
-            assert not short["wrong"] and not short["hidden"], short
-            assert short["chunks"] == [["luxx-chunk", "auto"]]
-            seen = page.evaluate(HARNESS, [source, json.loads(json.dumps(long)), True])
-            assert not seen["wrong"] and not seen["hidden"], seen["hidden"]
-            assert len(seen["chunks"]) >= 300_000 // (2 * CHUNK), seen["chunks"]
-            assert set(map(tuple, seen["chunks"])) == {("luxx-chunk", "auto")}
-        finally:
-            browser.close()
+    with chromium_page(require_chromium()) as page:
+        page.add_style_tag(content=StreamCode._css)
+        short = page.evaluate(HARNESS, [SOURCE, messages(paragraph, 6), True])
+        assert not short["wrong"] and not short["hidden"], short
+        assert short["chunks"] == [["luxx-chunk", "auto"]]
+        seen = page.evaluate(HARNESS, [SOURCE, json.loads(json.dumps(long)), True])
+        assert not seen["wrong"] and not seen["hidden"], seen["hidden"]
+        assert len(seen["chunks"]) >= 300_000 // (2 * CHUNK), seen["chunks"]
+        assert set(map(tuple, seen["chunks"])) == {("luxx-chunk", "auto")}
